@@ -1,0 +1,174 @@
+"""The ``acezoo`` command line: train, eval, list, schema.
+
+User errors (bad config, bad checkpoint) print one message and exit with status 2, with no
+traceback; Ctrl-C during training writes a checkpoint and exits with status 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from acezoo._version import __version__
+from acezoo.errors import AcezooError, ConfigError
+
+__all__ = ["main"]
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    test = metrics["test"]
+    name = next(iter(test["pruned"]))
+    print(f"test {name}: pruned (equivariant) {test['pruned'][name]:.6g} | full (with gamma) {test['full'][name]:.6g}")
+    if "equivariance_error" in metrics:
+        e = metrics["equivariance_error"]
+        print(f"equivariance error: pruned {e['pruned']:.2e} | full {e['full']:.2e}")
+    for key in ("gammas", "multipliers", "slacks"):
+        if metrics.get(key):
+            print(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics[key].items()))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from acezoo.config.loader import load_config
+    from acezoo.training.trainer import TrainingInterrupted, train
+
+    overrides = list(args.overrides)
+    try:
+        if args.resume:
+            if args.config is not None:
+                overrides.insert(0, args.config)
+            result = train(resume=args.resume, overrides=tuple(overrides), progress=not args.no_progress or None)
+        else:
+            if args.config is None:
+                raise SystemExit("acezoo train: give a CONFIG (a YAML file or zoo config name) or --resume RUN_DIR")
+            config = load_config(args.config, overrides)
+            if args.device:
+                config.train.device = args.device
+            try:
+                result = train(config, run_dir=args.run_dir, progress=False if args.no_progress else None)
+            except ConfigError as exc:  # e.g. a block pattern that matches no block
+                raise exc.with_source(args.config) from None
+    except TrainingInterrupted as exc:
+        print(f"\ninterrupted at epoch {exc.epoch}, step {exc.step}; checkpoint written to {exc.run_dir}", file=sys.stderr)
+        print(f"continue with: acezoo train --resume {exc.run_dir}", file=sys.stderr)
+        return 130
+    m = result.metrics
+    print(f"run: {result.run_dir}")
+    print(f"selected epoch {m['best_epoch']} of {m['epochs_run']} on {m['selected_on']} = {m['best_value']:.6g} "
+          f"({m['wall_time_s']:.1f} s on {m['device']})")
+    _print_metrics(m)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from acezoo.symmetry import equivariance_error, get_symmetry
+    from acezoo import registry
+    from acezoo.training.batches import collate
+    from acezoo.training.checkpoint import load_run
+    from acezoo.training.device import resolve_device
+    from acezoo.training.evaluate import evaluate
+    from acezoo.training.trainer import build_data
+
+    config, model = load_run(args.checkpoint)
+    device = resolve_device(args.device or "auto")
+    model = model.to(device).eval()
+    pruned = model.prune().eval()
+    data = build_data(config)
+    split = getattr(data, args.split)
+    bs = max(500, config.train.batch_size)
+    metrics = {
+        "test": {
+            "pruned": evaluate(pruned, split, data.task, device, bs),
+            "full": evaluate(model, split, data.task, device, bs),
+        }
+    }
+    sym = get_symmetry(registry.get_arch(config.model.arch).symmetry)
+    batch = collate(split, torch.arange(min(len(split), 100))).to(device)
+    metrics["equivariance_error"] = {
+        "pruned": equivariance_error(pruned, batch, sym, torch.Generator().manual_seed(4321)),
+        "full": equivariance_error(model, batch, sym, torch.Generator().manual_seed(4321)),
+    }
+    metrics["gammas"] = model.gamma_values()
+    if args.json:
+        print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics}, indent=2))
+        return 0
+    print(f"checkpoint: {args.checkpoint} ({config.model.arch}, {config.data.dataset}, mode {config.constraints.mode})")
+    print(f"split: {args.split} ({len(split)} samples)")
+    _print_metrics({**metrics, "test": metrics["test"]})
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from acezoo import registry
+    from acezoo.config.loader import load_config, zoo_config_paths
+
+    print("architectures:")
+    for name, e in sorted(registry.architectures().items()):
+        print(f"  {name:16s} symmetry={e.symmetry:10s} {e.description}")
+    print("datasets:")
+    for name, e in sorted(registry.datasets().items()):
+        print(f"  {name:16s} {e.description}")
+    print("zoo configs:")
+    for name, path in zoo_config_paths().items():
+        try:
+            c = load_config(path)
+            desc = f"arch={c.model.arch} dataset={c.data.dataset} mode={c.constraints.mode}"
+        except AcezooError as exc:
+            desc = f"(invalid: {exc})"
+        print(f"  {name:28s} {desc}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from acezoo.config.schema import ZooConfig
+
+    print(json.dumps(ZooConfig.model_json_schema(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="acezoo", description="Approximately equivariant networks trained with ACE.")
+    p.add_argument("--version", action="version", version=f"acezoo {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a zoo config", description="Train CONFIG (a YAML file or zoo config name).")
+    t.add_argument("config", nargs="?", help="YAML config file or zoo config name")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=10 constraints.mode=resilient")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
+    t.add_argument("--run-dir", type=Path, help="write the run here instead of <train.output_dir>/<name>-<time>")
+    t.add_argument("--device", help="override train.device (auto, cpu, cuda, cuda:N)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint directory")
+    e.add_argument("checkpoint", type=Path, help="run directory written by `acezoo train`")
+    e.add_argument("--split", choices=("train", "val", "test"), default="test")
+    e.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="list architectures, datasets and zoo configs")
+    ls.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of zoo configs")
+    s.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AcezooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

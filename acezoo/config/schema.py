@@ -1,0 +1,72 @@
+"""The top-level zoo config and its schema.
+
+``ZooConfig`` is the static base (fields typed by the base classes); :func:`config_class`
+builds, from the current registries, the subclass whose ``model`` and ``data`` fields are
+discriminated unions over every registered architecture (tag ``arch``) and data set (tag
+``dataset``). ``ZooConfig.model_validate`` and ``ZooConfig.model_json_schema`` delegate
+to that subclass, so a newly registered architecture validates with no change to acezoo.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Field, create_model
+
+from acezoo import registry
+from acezoo.config.base import ArchSpec, DatasetSpec, StrictModel
+from acezoo.config.constraints import ConstraintBudget
+from acezoo.config.train import TrainConfig
+
+__all__ = ["ZooConfig", "config_class", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+class ZooConfig(StrictModel):
+    """A complete, validated experiment: architecture, constraint budget, data, training."""
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of the config schema.")
+    name: str = Field(..., min_length=1, description="Run name; also names the checkpoint directory.")
+    seed: int = Field(0, ge=0, description="Seed of model initialisation and data order.")
+    model: ArchSpec = Field(..., description="The architecture (discriminated by `arch`).")
+    constraints: ConstraintBudget = Field(default_factory=ConstraintBudget, description="Constraint budget.")
+    data: DatasetSpec = Field(..., description="The data set (discriminated by `dataset`).")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Trainer settings.")
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "ZooConfig":  # type: ignore[override]
+        if cls is ZooConfig:
+            return config_class().model_validate(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        if cls is ZooConfig:
+            return config_class().model_json_schema(*args, **kwargs)
+        return super().model_json_schema(*args, **kwargs)
+
+
+_CACHE: dict[int, type[ZooConfig]] = {}
+
+
+def _union(specs: list[type], tag: str) -> Any:
+    return Annotated[Union[tuple(specs)], Field(discriminator=tag)]  # type: ignore[return-value]
+
+
+def config_class() -> type[ZooConfig]:
+    """The ``ZooConfig`` subclass that knows every currently registered arch and data set."""
+    version = registry.registry_version()
+    if version not in _CACHE:
+        archs = [entry.spec for entry in registry.architectures().values()]
+        sets = [entry.spec for entry in registry.datasets().values()]
+        model_field = ZooConfig.model_fields["model"]
+        data_field = ZooConfig.model_fields["data"]
+        _CACHE.clear()
+        _CACHE[version] = create_model(
+            "ZooConfig",
+            __base__=ZooConfig,
+            __module__=__name__,
+            model=(_union(archs, "arch"), Field(..., description=model_field.description)),
+            data=(_union(sets, "dataset"), Field(..., description=data_field.description)),
+        )
+    return _CACHE[version]

@@ -1,0 +1,35 @@
+"""Settings of the shared primal-dual trainer."""
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from acezoo.config.base import StrictModel
+
+__all__ = ["TrainConfig"]
+
+
+class TrainConfig(StrictModel):
+    """Optimisation, early stopping, device and output settings."""
+
+    epochs: int = Field(100, ge=1, description="Maximum number of epochs.")
+    batch_size: int = Field(100, ge=1, description="Graphs (samples) per mini-batch.")
+    lr: float = Field(5e-4, gt=0, description="Learning rate of the Adam primal optimiser.")
+    weight_decay: float = Field(1e-12, ge=0, description="Adam weight decay (not applied to gammas/slacks).")
+    grad_clip: float | None = Field(None, gt=0, description="Clip the primal gradient norm to this value.")
+    patience: int | None = Field(
+        50, ge=1, description="Stop after this many epochs without a better validation loss "
+        "of the equivariant-only model (null: never stop early)."
+    )
+    eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
+    device: str = Field("auto", description="`auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`.")
+    output_dir: str = Field("runs", description="Folder under which each run writes its checkpoint directory.")
+    progress: bool = Field(True, description="Show a progress bar.")
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        ok = value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
+        if not ok:
+            raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        return value

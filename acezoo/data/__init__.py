@@ -1,0 +1,5 @@
+"""Built-in data sets (importing this module registers them)."""
+from acezoo.data.bundle import DataBundle, RegressionTask
+from acezoo.data.nbody import NBodySpec
+
+__all__ = ["DataBundle", "RegressionTask", "NBodySpec"]

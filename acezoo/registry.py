@@ -1,0 +1,157 @@
+"""Registries of architectures and data sets.
+
+An architecture binds a name, its pydantic spec class, a builder ``builder(spec) -> nn.Module``
+and the symmetry its equivariant part respects. Registration happens with the decorator
+:func:`register_arch`, in acezoo itself, in user code, or in an installed package that
+declares an entry point in the group ``acezoo.architectures`` (loading the entry point is
+expected to run the decorator). Data sets are registered the same way with
+:func:`register_dataset` (entry-point group ``acezoo.datasets``).
+"""
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, Literal, TypeVar, get_args, get_origin
+
+from pydantic import create_model
+
+from acezoo.config.base import ArchSpec, DatasetSpec
+
+__all__ = [
+    "ArchEntry",
+    "DatasetEntry",
+    "register_arch",
+    "register_dataset",
+    "get_arch",
+    "get_dataset",
+    "architectures",
+    "datasets",
+    "registry_version",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ArchEntry:
+    """A registered architecture."""
+
+    name: str
+    spec: type[ArchSpec]
+    builder: Callable[[Any], Any]
+    symmetry: str
+    description: str
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered data set."""
+
+    name: str
+    spec: type[DatasetSpec]
+    builder: Callable[[Any], Any]
+    description: str
+
+
+_ARCHS: dict[str, ArchEntry] = {}
+_DATASETS: dict[str, DatasetEntry] = {}
+_VERSION = [0]
+_PLUGINS_LOADED = [False]
+
+
+def registry_version() -> int:
+    """A counter bumped at each registration (lets callers cache derived schemas)."""
+    _load_plugins()
+    return _VERSION[0]
+
+
+def _with_tag(spec: type, field: str, name: str, base: type) -> type:
+    """Return ``spec`` with ``field: Literal[name]`` (adding it by subclassing if needed)."""
+    if not (isinstance(spec, type) and issubclass(spec, base)):
+        raise TypeError(f"spec must be a subclass of {base.__name__}, got {spec!r}")
+    info = spec.model_fields.get(field)
+    if info is not None and get_origin(info.annotation) is Literal and get_args(info.annotation) == (name,):
+        return spec
+    return create_model(spec.__name__, __base__=spec, __module__=spec.__module__, **{field: (Literal[name], name)})
+
+
+def register_arch(name: str, *, spec: type[ArchSpec], symmetry: str = "e3_points") -> Callable[[F], F]:
+    """Decorator registering ``builder(spec) -> nn.Module`` as architecture ``name``.
+
+    The builder wraps each block it wants relaxed in :class:`acezoo.Relaxed`. ``symmetry``
+    names the group action its equivariant part respects (see :mod:`acezoo.symmetry`); the
+    registry-parametrized tests use it to check every registered architecture.
+    """
+
+    def decorate(builder: F) -> F:
+        tagged = _with_tag(spec, "arch", name, ArchSpec)
+        doc = (builder.__doc__ or tagged.__doc__ or "").strip().splitlines()
+        _ARCHS[name] = ArchEntry(name, tagged, builder, symmetry, doc[0] if doc else "")
+        _VERSION[0] += 1
+        return builder
+
+    return decorate
+
+
+def register_dataset(name: str, *, spec: type[DatasetSpec]) -> Callable[[F], F]:
+    """Decorator registering ``builder(spec) -> DataBundle`` as data set ``name``."""
+
+    def decorate(builder: F) -> F:
+        tagged = _with_tag(spec, "dataset", name, DatasetSpec)
+        doc = (builder.__doc__ or tagged.__doc__ or "").strip().splitlines()
+        _DATASETS[name] = DatasetEntry(name, tagged, builder, doc[0] if doc else "")
+        _VERSION[0] += 1
+        return builder
+
+    return decorate
+
+
+def _load_plugins() -> None:
+    """Import acezoo's own architectures/data sets, then those of installed plugins."""
+    if _PLUGINS_LOADED[0]:
+        return
+    _PLUGINS_LOADED[0] = True
+    import acezoo.archs  # noqa: F401  (registers the built-in architectures)
+    import acezoo.data  # noqa: F401  (registers the built-in data sets)
+
+    for group in ("acezoo.architectures", "acezoo.datasets"):
+        for ep in entry_points(group=group):
+            try:
+                loaded = ep.load()
+                if callable(loaded) and not isinstance(loaded, type):
+                    loaded()
+            except Exception as exc:  # a broken plugin must not break acezoo
+                warnings.warn(f"acezoo plugin {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2)
+
+
+def architectures() -> dict[str, ArchEntry]:
+    """All registered architectures by name."""
+    _load_plugins()
+    return dict(_ARCHS)
+
+
+def datasets() -> dict[str, DatasetEntry]:
+    """All registered data sets by name."""
+    _load_plugins()
+    return dict(_DATASETS)
+
+
+def _lookup(table: dict[str, Any], name: str, kind: str) -> Any:
+    _load_plugins()
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}.{hint}")
+    return table[name]
+
+
+def get_arch(name: str) -> ArchEntry:
+    """The registered architecture ``name`` (``KeyError`` listing known names otherwise)."""
+    return _lookup(_ARCHS, name, "architecture")
+
+
+def get_dataset(name: str) -> DatasetEntry:
+    """The registered data set ``name`` (``KeyError`` listing known names otherwise)."""
+    return _lookup(_DATASETS, name, "dataset")

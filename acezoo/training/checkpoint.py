@@ -1,0 +1,104 @@
+"""The run directory: resolved config, weights, training state, history and metrics.
+
+Layout of ``<output_dir>/<run>/``::
+
+    config.yaml              the resolved config (what `acezoo eval` and `--resume` read)
+    model.safetensors        weights of the selected (best) relaxed model
+    train_state.safetensors  everything needed to resume exactly (see :mod:`acezoo.io.tree`)
+    history.json             one record per epoch
+    metrics.json             final test metrics of the pruned and the full model
+    gamma_lambda.png         gammas, multipliers and slacks over training
+
+Every file is written atomically; nothing here is ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from acezoo.compiler import RelaxedModel, compile_model
+from acezoo.config.loader import dump_config, load_config
+from acezoo.config.schema import ZooConfig
+from acezoo.errors import CheckpointError, ConfigError
+from acezoo.io.atomic import atomic_write, atomic_write_text
+
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "STATE_FILE",
+    "HISTORY_FILE",
+    "METRICS_FILE",
+    "PLOT_FILE",
+    "save_weights",
+    "load_weights",
+    "write_json",
+    "write_config",
+    "load_run",
+]
+
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "train_state.safetensors"
+HISTORY_FILE = "history.json"
+METRICS_FILE = "metrics.json"
+PLOT_FILE = "gamma_lambda.png"
+
+
+def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Write a state dict as safetensors, atomically."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp))
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights into ``model``; any missing, extra or mis-shaped tensor is an error."""
+    try:
+        state = load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: weights file is missing") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and state[k].shape != v.shape]
+    if missing or extra or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensors (e.g. {missing[0]})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected tensors (e.g. {extra[0]})")
+        if shapes:
+            parts.append(f"shape mismatch: {shapes[0]}")
+        raise CheckpointError(f"{path}: weights do not fit the model built from the config: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_config(run_dir: Path, config: ZooConfig) -> None:
+    atomic_write_text(run_dir / CONFIG_FILE, dump_config(config))
+
+
+def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooConfig, RelaxedModel]:
+    """The config and the selected relaxed model of a finished (or interrupted) run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such checkpoint directory")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise CheckpointError(f"{run_dir}: not a checkpoint directory (no {CONFIG_FILE})")
+    try:
+        config = load_config(run_dir / CONFIG_FILE, overrides)
+    except ConfigError as exc:
+        raise CheckpointError(f"{run_dir}: stored config does not validate against this acezoo: {exc}") from None
+    model = compile_model(config)
+    load_weights(model, run_dir / WEIGHTS_FILE)
+    return config, model

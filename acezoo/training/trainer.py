@@ -1,0 +1,369 @@
+"""The shared primal-dual trainer used by every architecture.
+
+Per epoch: primal-dual steps over shuffled mini-batches (see :mod:`acezoo.constraints`),
+then validation of the equivariant-only model (gamma treated as 0) and of the full model,
+the full model's equivariance error, and every gamma, multiplier and slack. Model selection
+and early stopping use the equivariant-only validation loss (the full model's in ``free``
+mode, whose deliverable is the full model). At the end the selected weights are scored on
+the test split, pruned (branches removed) and full.
+
+A checkpoint of the whole training state is written after every epoch and on Ctrl-C, and
+``resume`` continues from it exactly (same batches, same random numbers).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from acezoo import registry
+from acezoo.compiler import RelaxedModel, compile_model
+from acezoo.config.loader import load_config
+from acezoo.config.schema import ZooConfig
+from acezoo.constraints.engine import PrimalDual
+from acezoo.data.bundle import DataBundle
+from acezoo.errors import CheckpointError, ConfigError, TrainingDiverged
+from acezoo.io.tree import load_tree, save_tree
+from acezoo.symmetry import equivariance_error, get_symmetry
+from acezoo.training import checkpoint as ckpt
+from acezoo.training.batches import collate, epoch_batches
+from acezoo.training.device import resolve_device
+from acezoo.training.evaluate import evaluate
+
+__all__ = ["train", "TrainResult", "TrainingInterrupted", "build_data"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; a resumable checkpoint was written to ``run_dir``."""
+
+    def __init__(self, run_dir: Path, epoch: int, step: int) -> None:
+        super().__init__(f"interrupted at epoch {epoch}, step {step}; checkpoint in {run_dir}")
+        self.run_dir, self.epoch, self.step = run_dir, epoch, step
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    model: RelaxedModel = field(repr=False)
+
+
+def build_data(config: ZooConfig) -> DataBundle:
+    """Build the configured data set through the registry."""
+    return registry.get_dataset(config.data.dataset).builder(config.data)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def _new_run_dir(config: ZooConfig) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(config.train.output_dir) / f"{config.name}-{stamp}"
+    run_dir, k = base, 1
+    while run_dir.exists():
+        k += 1
+        run_dir = base.with_name(f"{base.name}-{k}")
+    return run_dir
+
+
+def _select_key(config: ZooConfig) -> str:
+    return "val_full" if config.constraints.mode == "free" else "val_eq"
+
+
+class _Trainer:
+    """State and steps of one training run (the public entry point is :func:`train`)."""
+
+    def __init__(self, config: ZooConfig, run_dir: Path, data: DataBundle | None, progress: bool | None) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        tc = config.train
+        if tc.num_threads:
+            torch.set_num_threads(tc.num_threads)
+        self.device = resolve_device(tc.device)
+        self.progress = tc.progress if progress is None else progress
+        _seed_everything(config.seed)
+        self.model = compile_model(config).to(self.device)  # config errors surface before data work
+        self.data = data if data is not None else build_data(config)
+        self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
+        make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
+        self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch)
+        self.loader_gen = torch.Generator().manual_seed(config.seed)
+        self.symmetry = get_symmetry(registry.get_arch(config.model.arch).symmetry)
+        self.eq_batch = collate(self.data.val, torch.arange(min(len(self.data.val), 100))).to(self.device)
+        self.select_key = _select_key(config)
+        # progress of the run
+        self.epoch = 0  # epochs completed
+        self.batch_in_epoch = 0
+        self.epoch_gen_state = self.loader_gen.get_state()
+        self.partial = [0.0, 0.0, 0]  # loss sum, lagrangian sum, steps in the current epoch
+        self.history: list[dict[str, Any]] = []
+        self.best = {"value": float("inf"), "epoch": 0}
+        self.bad_epochs = 0
+        self.wall = 0.0
+
+    # -- persistence ------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "epoch_gen_state": self.epoch_gen_state,
+            "loader_gen": self.loader_gen.get_state(),
+            "partial": list(self.partial),
+            "model": self.model.state_dict(),
+            "engine": self.engine.state_dict(),
+            "rng": _rng_state(),
+            "history": json.dumps(self.history),
+            "best": dict(self.best),
+            "bad_epochs": self.bad_epochs,
+            "wall": self.wall,
+        }
+
+    def save_state(self) -> None:
+        save_tree(self.run_dir / ckpt.STATE_FILE, self.state())
+
+    def load_state(self, path: Path) -> None:
+        try:
+            s = load_tree(path)
+            self.model.load_state_dict(s["model"], strict=True)
+            self.engine.load_state_dict(s["engine"])
+        except (ValueError, KeyError, RuntimeError, OSError) as exc:
+            raise CheckpointError(f"{path}: cannot resume from this training state ({exc})") from None
+        self.epoch, self.batch_in_epoch = int(s["epoch"]), int(s["batch_in_epoch"])
+        self.epoch_gen_state = s["epoch_gen_state"]
+        self.loader_gen.set_state(s["loader_gen"])
+        self.partial = [float(s["partial"][0]), float(s["partial"][1]), int(s["partial"][2])]
+        self.history = json.loads(s["history"])
+        self.best = {"value": float(s["best"]["value"]), "epoch": int(s["best"]["epoch"])}
+        self.bad_epochs = int(s["bad_epochs"])
+        self.wall = float(s["wall"])
+        _set_rng_state(s["rng"])
+
+    # -- one epoch --------------------------------------------------------------------------
+    def _clip(self) -> Callable[[], None] | None:
+        clip = self.config.train.grad_clip
+        if clip is None:
+            return None
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return lambda: torch.nn.utils.clip_grad_norm_(params, clip)
+
+    def run_epoch(self, on_step: Callable[[int, int], None] | None) -> tuple[float, float]:
+        tc, task = self.config.train, self.data.task
+        if self.batch_in_epoch == 0:
+            self.epoch_gen_state = self.loader_gen.get_state()
+        else:  # resuming mid-epoch: replay the same order, skip the batches already done
+            self.loader_gen.set_state(self.epoch_gen_state)
+        self.model.train()
+        clip = self._clip()
+        for batch in epoch_batches(self.data.train, tc.batch_size, self.loader_gen, skip=self.batch_in_epoch):
+            batch = batch.to(self.device, non_blocking=True)
+            try:
+                result = self.engine.step(lambda: task.loss(self.model(batch), batch), clip)
+            except FloatingPointError as exc:
+                raise TrainingDiverged(
+                    f"training diverged at epoch {self.epoch + 1}, step {self.batch_in_epoch + 1}: {exc}. "
+                    f"Gammas: {_fmt(self.model.gamma_values())}. Try a smaller train.lr or set train.grad_clip; "
+                    f"the last good checkpoint is in {self.run_dir}."
+                ) from None
+            self.partial[0] += result.loss
+            self.partial[1] += result.lagrangian
+            self.partial[2] += 1
+            self.batch_in_epoch += 1
+            if on_step is not None:
+                on_step(self.epoch, self.batch_in_epoch)
+        n = max(1, self.partial[2])
+        return self.partial[0] / n, self.partial[1] / n
+
+    def validate(self) -> dict[str, Any]:
+        task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
+        self.model.eval()
+        with self.model.equivariant_only():
+            val_eq = evaluate(self.model, self.data.val, task, dev, bs)
+        val_full = evaluate(self.model, self.data.val, task, dev, bs) if self.model.relaxed_blocks() else val_eq
+        gen = torch.Generator().manual_seed(1234)
+        eq_err = equivariance_error(self.model, self.eq_batch, self.symmetry, gen)
+        record: dict[str, Any] = {}
+        record.update({f"val_eq_{k}": v for k, v in val_eq.items()})
+        record.update({f"val_full_{k}": v for k, v in val_full.items()})
+        record["equivariance_error"] = eq_err
+        record.update({f"gamma/{k}": v for k, v in self.model.gamma_values().items()})
+        record.update({f"multiplier/{k}": v for k, v in self.engine.multipliers().items()})
+        record.update({f"slack/{k}": v for k, v in self.engine.slacks().items()})
+        return record
+
+    # -- the run ----------------------------------------------------------------------------
+    def fit(self, on_step: Callable[[int, int], None] | None = None) -> None:
+        tc = self.config.train
+        metric = self.data.task.metric
+        bar = tqdm(total=tc.epochs, initial=self.epoch, desc=self.config.name, unit="epoch",
+                   disable=not self.progress, dynamic_ncols=True)
+        try:
+            while self.epoch < tc.epochs:
+                if tc.patience is not None and self.bad_epochs >= tc.patience:
+                    break
+                start = time.perf_counter()
+                train_loss, lagrangian = self.run_epoch(on_step)
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.partial = [0.0, 0.0, 0]
+                record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian}
+                if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
+                    record.update(self.validate())
+                    value = record[f"{self.select_key}_{metric}"]
+                    if value < self.best["value"]:
+                        self.best = {"value": value, "epoch": self.epoch}
+                        self.bad_epochs = 0
+                        ckpt.save_weights(self.run_dir / ckpt.WEIGHTS_FILE, self.model.state_dict())
+                    else:
+                        self.bad_epochs += tc.eval_every
+                self.wall += time.perf_counter() - start
+                record["time_s"] = self.wall
+                self.history.append(record)
+                self.save_state()
+                ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
+                bar.update(1)
+                bar.set_postfix(_postfix(record, metric, self.select_key), refresh=False)
+        except KeyboardInterrupt:
+            self.save_state()
+            ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
+            raise TrainingInterrupted(self.run_dir, self.epoch + 1, self.batch_in_epoch) from None
+        finally:
+            bar.close()
+
+    def finish(self) -> dict[str, Any]:
+        """Score the selected weights on the test split; write metrics and the plot."""
+        task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
+        if (self.run_dir / ckpt.WEIGHTS_FILE).exists():
+            ckpt.load_weights(self.model, self.run_dir / ckpt.WEIGHTS_FILE)
+        self.model.eval()
+        pruned = self.model.prune().eval()
+        gen = lambda: torch.Generator().manual_seed(4321)  # noqa: E731
+        metrics = {
+            "test": {
+                "pruned": evaluate(pruned, self.data.test, task, dev, bs),
+                "full": evaluate(self.model, self.data.test, task, dev, bs),
+            },
+            "equivariance_error": {
+                "pruned": equivariance_error(pruned, self.eq_batch, self.symmetry, gen()),
+                "full": equivariance_error(self.model, self.eq_batch, self.symmetry, gen()),
+            },
+            "selected_on": f"{self.select_key}_{task.metric}",
+            "best_epoch": self.best["epoch"],
+            "best_value": self.best["value"],
+            "epochs_run": self.epoch,
+            "mode": self.config.constraints.mode,
+            "gammas": self.model.gamma_values(),
+            "multipliers": self.engine.multipliers(),
+            "slacks": self.engine.slacks(),
+            "params": {
+                "full": sum(p.numel() for p in self.model.parameters()),
+                "pruned": sum(p.numel() for p in pruned.parameters()),
+            },
+            "wall_time_s": self.wall,
+            "device": str(self.device),
+        }
+        ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+        if self.history:
+            from acezoo.training.plots import plot_duals
+
+            plot_duals(self.history, self.run_dir / ckpt.PLOT_FILE, title=self.config.name)
+        return metrics
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3g}" for k, v in values.items()) or "none"
+
+
+def _postfix(record: dict[str, Any], metric: str, select_key: str) -> dict[str, str]:
+    out = {"loss": f"{record['train_loss']:.4g}"}
+    if f"{select_key}_{metric}" in record:
+        out["val"] = f"{record[f'{select_key}_{metric}']:.4g}"
+    gammas = [abs(v) for k, v in record.items() if k.startswith("gamma/")]
+    if gammas:
+        out["max|gamma|"] = f"{max(gammas):.3g}"
+    return out
+
+
+def train(
+    config: ZooConfig | None = None,
+    *,
+    resume: str | Path | None = None,
+    overrides: tuple[str, ...] = (),
+    run_dir: str | Path | None = None,
+    data: DataBundle | None = None,
+    progress: bool | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train ``config`` (or continue the run in ``resume``) and score it on the test split.
+
+    Args:
+        config: the validated config; omit when resuming.
+        resume: a run directory to continue exactly from its last checkpoint; ``overrides``
+            (``key=value``) are applied to its stored config (e.g. ``train.epochs=200``).
+        run_dir: where to write (default ``<train.output_dir>/<name>-<timestamp>``).
+        data: a prebuilt data bundle (default: built from ``config.data``).
+        progress: show a progress bar (default ``config.train.progress``).
+        on_step: called as ``on_step(epoch_index, batch_in_epoch)`` after every step.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, after writing a resumable checkpoint.
+        TrainingDiverged: on a NaN/inf loss.
+    """
+    if resume is not None:
+        resume = Path(resume)
+        state_path = resume / ckpt.STATE_FILE
+        if not state_path.is_file():
+            raise CheckpointError(f"{resume}: nothing to resume (no {ckpt.STATE_FILE})")
+        try:
+            config = load_config(resume / ckpt.CONFIG_FILE, overrides)
+        except ConfigError as exc:
+            raise CheckpointError(f"{resume}: stored config is not valid: {exc}") from None
+        trainer = _Trainer(config, resume, data, progress)
+        trainer.load_state(state_path)
+    else:
+        if config is None:
+            raise TypeError("train() needs a config (or resume=RUN_DIR)")
+        target = Path(run_dir) if run_dir is not None else _new_run_dir(config)
+        trainer = _Trainer(config, target, data, progress)  # builds everything before writing
+        target.mkdir(parents=True, exist_ok=True)
+        ckpt.write_config(target, config)
+    trainer.fit(on_step)
+    metrics = trainer.finish()
+    return TrainResult(trainer.run_dir, metrics, trainer.history, trainer.model)

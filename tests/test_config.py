@@ -1,0 +1,147 @@
+"""Zoo configs validate; bad configs get one clear error naming file, field and what is allowed."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import acezoo
+from acezoo.cli import main
+from acezoo.config.loader import dump_config, zoo_config_paths
+from acezoo.errors import ConfigError
+
+from conftest import ZOO, tiny_overrides
+
+
+@pytest.mark.parametrize("name", sorted(zoo_config_paths()))
+def test_every_zoo_config_validates_and_compiles(name: str) -> None:
+    config = acezoo.load_config(zoo_config_paths()[name])
+    assert config.name == name  # names are interpolated from the mode
+    model = acezoo.compile_model(config)
+    if config.constraints.mode == "strict":
+        assert model.named_gammas() == {}
+    else:
+        assert len(model.named_gammas()) == 2 * config.model.layers
+
+
+def test_overrides_and_interpolation() -> None:
+    config = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", ["constraints.mode=resilient", "train.lr=1e-3"])
+    assert config.constraints.mode == "resilient" and config.train.lr == 1e-3
+    assert config.name == "egnn_nbody_resilient"
+
+
+def test_zoo_config_by_name_and_round_trip(tmp_path: Path) -> None:
+    config = acezoo.load_config("egnn_nbody_strict")
+    path = tmp_path / "resolved.yaml"
+    path.write_text(dump_config(config))
+    assert acezoo.load_config(path) == config
+
+
+def test_zoo_config_class_validates_directly() -> None:
+    raw = {"name": "x", "model": {"arch": "egnn"}, "data": {"dataset": "nbody_charged"}}
+    config = acezoo.ZooConfig.model_validate(raw)
+    assert isinstance(config, acezoo.ZooConfig) and config.model.hidden == 64
+
+
+def test_schema_has_descriptions_for_every_field() -> None:
+    schema = acezoo.ZooConfig.model_json_schema()
+    for name, sub in schema["$defs"].items():
+        for field, prop in sub.get("properties", {}).items():
+            if field in ("arch", "dataset"):
+                continue
+            assert prop.get("description"), f"{name}.{field} has no description"
+
+
+BAD_OVERRIDES = [
+    (["model.hiddn=3"], "model.hiddn", "unknown key"),
+    (["model.hidden=abc"], "model.hidden", "valid integer"),
+    (["model.arch=egnnn"], "model.arch", "allowed: 'egnn'"),
+    (["data.dataset=nbody"], "data.dataset", "allowed: 'nbody_charged'"),
+    (["constraints.mode=strictt"], "constraints.mode", "'strict', 'equality', 'tolerance', 'resilient', 'free' or 'schedule'"),
+    (["train.lr=-1"], "train.lr", "greater than 0"),
+    (["train.device=gpu"], "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (["constraints.dual_optimizer=rmsprop"], "constraints.dual_optimizer", "'sgd' or 'adam'"),
+    (["train.epochs"], "train.epochs", "key=value"),
+]
+
+
+@pytest.mark.parametrize("overrides, field, allowed", BAD_OVERRIDES)
+def test_bad_overrides_name_file_field_and_allowed(overrides: list[str], field: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", overrides)
+    msg = str(info.value)
+    assert "egnn_nbody_equality.yaml" in msg and field in msg and allowed in msg, msg
+
+
+BAD_FILES = [
+    ("name: x\nmodel: {arch: egnn\n", "YAML syntax error at line"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("name: ${oops}\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\n", "name: Interpolation key 'oops' not found"),
+    ("name: x\ndata: {dataset: nbody_charged}\n", "model: Field required"),
+    ("name: x\nmodel: {hidden: 3}\ndata: {dataset: nbody_charged}\n", "model.arch: missing"),
+    ("name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged, frame_out: 3}\n", "frame_out (3) must be after frame_in"),
+    ("name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\nextra: 1\n", "extra: unknown key"),
+]
+
+
+@pytest.mark.parametrize("text, expected", BAD_FILES)
+def test_bad_files(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        acezoo.load_config(path)
+    assert str(path) in str(info.value) and expected in str(info.value), str(info.value)
+
+
+def test_missing_file_lists_zoo_configs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file.*egnn_nbody_equality"):
+        acezoo.load_config(tmp_path / "nope.yaml")
+
+
+def test_block_override_pattern_must_match_a_block() -> None:
+    config = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", ["constraints.blocks={layers.9.*: {mode: strict}}"])
+    with pytest.raises(ConfigError, match=r"constraints.blocks.layers.9.\*: matches no relaxed block; blocks are: layers.0.x"):
+        acezoo.compile_model(config)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["model.hiddn=3"], "model.hiddn: unknown key"),
+        (["constraints.blocks={layers.9.*: {mode: strict}}"], "matches no relaxed block"),
+        (["train.lr=-1"], "train.lr"),
+    ],
+)
+def test_cli_bad_config_exits_2_without_writing(tmp_path: Path, capsys: pytest.CaptureFixture, args, expected) -> None:
+    out = tmp_path / "runs"
+    code = main(["train", str(ZOO / "egnn_nbody_equality.yaml"), f"train.output_dir={out}", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and "egnn_nbody_equality.yaml" in err and expected in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_subprocess_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel: {arch: egnn, hidden: -4}\ndata: {dataset: nbody_charged}\n")
+    proc = subprocess.run([sys.executable, "-m", "acezoo", "train", str(bad)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "model.hidden" in proc.stderr and str(bad) in proc.stderr
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_cli_list_and_schema(capsys: pytest.CaptureFixture) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "egnn" in out and "nbody_charged" in out and "egnn_nbody_equality" in out
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "EGNNSpec" in schema["$defs"] and "ConstraintBudget" in schema["$defs"]
+
+
+def test_tiny_overrides_are_valid(tmp_path: Path) -> None:
+    acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path))
