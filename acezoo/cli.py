@@ -29,6 +29,10 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
             print(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics[key].items()))
 
 
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from acezoo.config.loader import load_config
     from acezoo.training.trainer import TrainingInterrupted, train
@@ -38,7 +42,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.resume:
             if args.config is not None:
                 overrides.insert(0, args.config)
-            result = train(resume=args.resume, overrides=tuple(overrides), progress=not args.no_progress or None)
+            result = train(resume=args.resume, overrides=tuple(overrides),
+                           progress=False if args.no_progress else None, log=_log)
         else:
             if args.config is None:
                 raise SystemExit("acezoo train: give a CONFIG (a YAML file or zoo config name) or --resume RUN_DIR")
@@ -46,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.device:
                 config.train.device = args.device
             try:
-                result = train(config, run_dir=args.run_dir, progress=False if args.no_progress else None)
+                result = train(config, run_dir=args.run_dir, progress=False if args.no_progress else None, log=_log)
             except ConfigError as exc:  # e.g. a block pattern that matches no block
                 raise exc.with_source(args.config) from None
     except TrainingInterrupted as exc:
@@ -159,7 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come after options (`train CONFIG --no-progress a.b=1`)
+    if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args))
     except AcezooError as exc:

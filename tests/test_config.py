@@ -145,3 +145,10 @@ def test_cli_list_and_schema(capsys: pytest.CaptureFixture) -> None:
 
 def test_tiny_overrides_are_valid(tmp_path: Path) -> None:
     acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path))
+
+
+def test_cli_overrides_may_follow_options(capsys: pytest.CaptureFixture) -> None:
+    code = main(["train", str(ZOO / "egnn_nbody_equality.yaml"), "--no-progress", "model.hiddn=3"])
+    assert code == 2 and "model.hiddn: unknown key" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", str(ZOO / "egnn_nbody_equality.yaml"), "--bogus"])

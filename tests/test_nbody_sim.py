@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-try:
-    from acezoo.data import nbody_sim as ns
-except Exception:  # package not importable (yet): load the module from its file
-    _path = pathlib.Path(__file__).resolve().parents[1] / "acezoo" / "data" / "nbody_sim.py"
-    _spec = importlib.util.spec_from_file_location("_acezoo_nbody_sim_standalone", _path)
-    assert _spec is not None and _spec.loader is not None
-    ns = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = ns
-    _spec.loader.exec_module(ns)
+from acezoo.data import nbody_sim as ns
 
 NBodyParams = ns.NBodyParams
 
@@ -210,14 +199,3 @@ def test_linear_baseline_mse_plausible() -> None:
     mse_opt = float(((x30 + t_opt * v30 - x40) ** 2).mean())
     assert 0.6 < t_opt < 0.9, t_opt
     assert 0.055 < mse_opt < 0.11, mse_opt
-
-
-@pytest.mark.slow
-def test_full_dataset_generation_time() -> None:
-    import time
-
-    t0 = time.perf_counter()
-    tr = ns.simulate(7000, seed=0)
-    elapsed = time.perf_counter() - t0
-    assert tr.pos.shape == (7000, 50, 5, 3)
-    assert elapsed < 60.0, elapsed

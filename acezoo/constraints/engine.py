@@ -56,7 +56,9 @@ class _GammaProblem(cooper.ConstrainedMinimizationProblem):
         super().__init__()
         self.engine = engine
         e = engine
-        dense = lambda n, dtype: cooper.multipliers.DenseMultiplier(num_constraints=n, dtype=dtype)  # noqa: E731
+        dense = lambda n, dtype: cooper.multipliers.DenseMultiplier(  # noqa: E731
+            num_constraints=n, dtype=dtype, device=e.device
+        )
         if e.eq_names:
             self.equality = cooper.Constraint(
                 cooper.ConstraintType.EQUALITY, cooper.formulations.Lagrangian, multiplier=dense(len(e.eq_names), e.dtype)
@@ -130,7 +132,7 @@ class PrimalDual:
         param = next(iter(model.parameters()), None)
         # multipliers and slacks stay in float32 (float64 when the model is float64)
         self.dtype = torch.float64 if param is not None and param.dtype == torch.float64 else torch.float32
-        device = param.device if param is not None else torch.device("cpu")
+        self.device = device = param.device if param is not None else torch.device("cpu")
         self.eps = torch.tensor([plan[n].eps for n in self.tol_names], dtype=self.dtype, device=device)
         self.rho = torch.tensor([plan[n].rho for n in self.res_names], dtype=self.dtype, device=device)
         self.slack = nn.Parameter(torch.zeros(len(self.res_names), dtype=self.dtype, device=device))

@@ -138,6 +138,16 @@ class _Trainer:
         self.bad_epochs = 0
         self.wall = 0.0
 
+    def describe(self) -> str:
+        """One line: what is trained, on what, where it is written."""
+        c, m = self.config, self.model
+        n_full = sum(p.numel() for p in m.parameters())
+        n_eq = sum(p.numel() for p in m.prune().parameters())
+        sizes = "/".join(str(len(d)) for d in (self.data.train, self.data.val, self.data.test))
+        start = f", resuming after epoch {self.epoch}" if self.epoch or self.batch_in_epoch else ""
+        return (f"{c.name}: {c.model.arch} ({n_full:,} params, {n_eq:,} when pruned, {len(m.named_gammas())} gammas), "
+                f"{c.data.dataset} {sizes}, mode {c.constraints.mode}, {self.device}{start} -> {self.run_dir}")
+
     # -- persistence ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
@@ -330,6 +340,7 @@ def train(
     data: DataBundle | None = None,
     progress: bool | None = None,
     on_step: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``config`` (or continue the run in ``resume``) and score it on the test split.
 
@@ -341,6 +352,7 @@ def train(
         data: a prebuilt data bundle (default: built from ``config.data``).
         progress: show a progress bar (default ``config.train.progress``).
         on_step: called as ``on_step(epoch_index, batch_in_epoch)`` after every step.
+        log: receives one line describing the run before training starts.
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after writing a resumable checkpoint.
@@ -364,6 +376,8 @@ def train(
         trainer = _Trainer(config, target, data, progress)  # builds everything before writing
         target.mkdir(parents=True, exist_ok=True)
         ckpt.write_config(target, config)
+    if log is not None:
+        log(trainer.describe())
     trainer.fit(on_step)
     metrics = trainer.finish()
     return TrainResult(trainer.run_dir, metrics, trainer.history, trainer.model)
