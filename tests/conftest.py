@@ -27,6 +27,7 @@ def tiny_overrides(tmp_path: Path, epochs: int = 2, n: int = 60) -> list[str]:
         f"train.output_dir={tmp_path / 'runs'}",
         "train.batch_size=20",
         "train.progress=false",
+        "train.tracking=false",
         f"data.n_train={n}",
         f"data.n_val={n // 2}",
         f"data.n_test={n // 2}",

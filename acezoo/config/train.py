@@ -25,6 +25,13 @@ class TrainConfig(StrictModel):
     output_dir: str = Field("runs", description="Folder under which each run writes its checkpoint directory.")
     progress: bool = Field(True, description="Show a progress bar.")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads (null: torch's default).")
+    tracking: bool = Field(True, description="Log the run to MLflow (params, per-epoch metrics, artifacts).")
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (e.g. http://mlflow.example:5000); null: $MLFLOW_TRACKING_URI, "
+        "else an embedded SQLite store under the data home.",
+    )
+    experiment: str = Field("acezoo", min_length=1, description="MLflow experiment name.")
 
     @field_validator("device")
     @classmethod

@@ -32,6 +32,8 @@ from acezoo.config.schema import ZooConfig
 from acezoo.constraints.engine import PrimalDual
 from acezoo.data.bundle import DataBundle
 from acezoo.errors import CheckpointError, ConfigError, TrainingDiverged
+from acezoo.hub.card import write_card
+from acezoo.hub.tracking import RunTracker
 from acezoo.io.tree import load_tree, save_tree
 from acezoo.symmetry import equivariance_error, get_symmetry
 from acezoo.training import checkpoint as ckpt
@@ -137,6 +139,8 @@ class _Trainer:
         self.best = {"value": float("inf"), "epoch": 0}
         self.bad_epochs = 0
         self.wall = 0.0
+        self.tracker: RunTracker | None = None
+        self.mlflow_run_id: str | None = None
 
     def describe(self) -> str:
         """One line: what is trained, on what, where it is written."""
@@ -164,6 +168,7 @@ class _Trainer:
             "best": dict(self.best),
             "bad_epochs": self.bad_epochs,
             "wall": self.wall,
+            "mlflow_run_id": self.tracker.run_id if self.tracker is not None else self.mlflow_run_id,
         }
 
     def save_state(self) -> None:
@@ -184,6 +189,7 @@ class _Trainer:
         self.best = {"value": float(s["best"]["value"]), "epoch": int(s["best"]["epoch"])}
         self.bad_epochs = int(s["bad_epochs"])
         self.wall = float(s["wall"])
+        self.mlflow_run_id = s.get("mlflow_run_id")
         _set_rng_state(s["rng"])
 
     # -- one epoch --------------------------------------------------------------------------
@@ -266,11 +272,15 @@ class _Trainer:
                 self.wall += time.perf_counter() - start
                 record["time_s"] = self.wall
                 self.history.append(record)
+                if self.tracker is not None:
+                    self.tracker.log_epoch(record)
                 self.save_state()
                 ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
                 bar.update(1)
                 bar.set_postfix(_postfix(record, metric, self.select_key), refresh=False)
         except KeyboardInterrupt:
+            if self.tracker is not None:
+                self.tracker.interrupted()
             self.save_state()
             ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
             raise TrainingInterrupted(self.run_dir, self.epoch + 1, self.batch_in_epoch) from None
@@ -314,6 +324,9 @@ class _Trainer:
             from acezoo.training.plots import plot_duals
 
             plot_duals(self.history, self.run_dir / ckpt.PLOT_FILE, title=self.config.name)
+        write_card(self.run_dir, self.config, metrics)
+        if self.tracker is not None:
+            self.tracker.finish(metrics, self.run_dir)
         return metrics
 
 
@@ -376,8 +389,13 @@ def train(
         trainer = _Trainer(config, target, data, progress)  # builds everything before writing
         target.mkdir(parents=True, exist_ok=True)
         ckpt.write_config(target, config)
+    trainer.tracker = RunTracker(trainer.config, trainer.run_dir, trainer.mlflow_run_id)
     if log is not None:
         log(trainer.describe())
-    trainer.fit(on_step)
+    try:
+        trainer.fit(on_step)
+    except TrainingDiverged:
+        trainer.tracker.finish_failed()
+        raise
     metrics = trainer.finish()
     return TrainResult(trainer.run_dir, metrics, trainer.history, trainer.model)
