@@ -25,6 +25,10 @@ __all__ = [
     "register_arch",
     "register_dataset",
     "train",
+    "load",
+    "register",
+    "list_models",
+    "model_card",
     "AcezooError",
     "ConfigError",
     "CheckpointError",
@@ -41,3 +45,35 @@ def train(config=None, **kwargs):  # noqa: ANN001, ANN003, ANN201 - lazy wrapper
     from acezoo.training.trainer import train as _train
 
     return _train(config, **kwargs)
+
+
+def load(name, **kwargs):  # noqa: ANN001, ANN003, ANN201 - lazy wrapper, see acezoo.hub.models.load
+    """Load a registered or pretrained model by ``NAME``, ``NAME@alias`` or ``NAME/version``.
+
+    Returns the pruned (exactly equivariant) network in eval mode; ``full=True`` gives the
+    relaxed model; ``device=`` places it. See :func:`acezoo.hub.models.load`.
+    """
+    from acezoo.hub.models import load as _load
+
+    return _load(name, **kwargs)
+
+
+def register(checkpoint, name, alias=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """Register a checkpoint directory (or MLflow run id) as model ``name``; see :func:`acezoo.hub.models.register`."""
+    from acezoo.hub.models import register as _register
+
+    return _register(checkpoint, name, alias=alias, **kwargs)
+
+
+def list_models(pattern="*", pretrained=False, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """Registered models matching ``pattern`` (``pretrained=True``: the models shipped with acezoo)."""
+    from acezoo.hub.models import list_models as _list_models
+
+    return _list_models(pattern, pretrained=pretrained, **kwargs)
+
+
+def model_card(name, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """The model card of a registered model (what ``acezoo info NAME`` prints)."""
+    from acezoo.hub.models import model_card as _model_card
+
+    return _model_card(name, **kwargs)

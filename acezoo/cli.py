@@ -110,6 +110,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from acezoo import registry
     from acezoo.config.loader import load_config, zoo_config_paths
 
+    if args.pretrained or args.registered:
+        from acezoo.hub.models import list_models
+
+        infos = list_models(args.pattern, pretrained=args.pretrained, tracking_uri=args.tracking_uri)
+        print(_table(infos) if infos else "no models")
+        return 0
+
     print("architectures:")
     for name, e in sorted(registry.architectures().items()):
         print(f"  {name:16s} symmetry={e.symmetry:10s} {e.description}")
@@ -127,6 +134,32 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    from acezoo.hub.models import register
+
+    info = register(args.checkpoint, args.name, alias=args.alias, tracking_uri=args.tracking_uri)
+    aliases = f" (aliases: {', '.join(info.aliases)})" if info.aliases else ""
+    print(f"registered {info.ref}{aliases}: {info.arch} on {info.dataset}, mode {info.mode}, "
+          f"test {info.metric} pruned {info.test_pruned:.6g}")
+    return 0
+
+
+def _table(infos: list[Any]) -> str:
+    rows = [("name", "version", "arch", "task", "mode", "test metric (pruned)", "params")]
+    for i in infos:
+        metric = f"{i.metric} {i.test_pruned:.4g}" if i.metric else "-"
+        rows.append((i.name, str(i.version), i.arch, i.dataset, i.mode, metric, f"{i.params:,}"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from acezoo.hub.models import model_card
+
+    print(model_card(args.name, tracking_uri=args.tracking_uri))
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from acezoo.config.schema import ZooConfig
 
@@ -137,7 +170,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="acezoo", description="Approximately equivariant networks trained with ACE.")
     p.add_argument("--version", action="version", version=f"acezoo {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,list,register,info,schema}")
 
     t = sub.add_parser("train", help="train a zoo config", description="Train CONFIG (a YAML file or zoo config name).")
     t.add_argument("config", nargs="?", help="YAML config file or zoo config name")
@@ -155,8 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print JSON")
     e.set_defaults(func=cmd_eval)
 
-    ls = sub.add_parser("list", help="list architectures, datasets and zoo configs")
+    ls = sub.add_parser("list", help="list architectures, datasets and zoo configs (or models)")
+    ls.add_argument("--pretrained", action="store_true", help="list the pretrained models shipped with acezoo")
+    ls.add_argument("--registered", action="store_true", help="list the models in the registry")
+    ls.add_argument("--pattern", default="*", help="glob on model names (with --pretrained/--registered)")
+    ls.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store)")
     ls.set_defaults(func=cmd_list)
+
+    r = sub.add_parser("register", help="register a checkpoint as a named model version")
+    r.add_argument("checkpoint", help="run directory written by `acezoo train`, or an MLflow run id")
+    r.add_argument("--name", required=True, help="model name, e.g. egnn-nbody-ace")
+    r.add_argument("--alias", help="alias to point at this version, e.g. champion")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store)")
+    r.set_defaults(func=cmd_register)
+
+    i = sub.add_parser("info", help="print the model card of a registered or pretrained model")
+    i.add_argument("name", help="NAME, NAME@alias or NAME/version")
+    i.add_argument("--tracking-uri", help="MLflow tracking URI")
+    i.set_defaults(func=cmd_info)
 
     s = sub.add_parser("schema", help="print the JSON Schema of zoo configs")
     s.set_defaults(func=cmd_schema)
@@ -179,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `acezoo info NAME | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

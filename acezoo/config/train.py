@@ -1,6 +1,8 @@
 """Settings of the shared primal-dual trainer."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from acezoo.config.base import StrictModel
@@ -19,6 +21,12 @@ class TrainConfig(StrictModel):
     patience: int | None = Field(
         50, ge=1, description="Stop after this many epochs without a better validation loss "
         "of the equivariant-only model (null: never stop early)."
+    )
+    select_on: Literal["auto", "equivariant", "full"] = Field(
+        "auto",
+        description="Model selection and early stopping on the validation loss of the equivariant-only "
+        "model (gamma treated as 0; the paper's protocol) or of the full model; `auto`: full in `free` "
+        "mode, equivariant otherwise.",
     )
     eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
     device: str = Field("auto", description="`auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`.")

@@ -36,7 +36,7 @@ def _row(name: str, values: dict[str, float]) -> str:
     return f"| {name} | " + " | ".join(f"{v:.6g}" for v in values.values()) + " |"
 
 
-def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any]) -> Path:
+def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], command: str | None = None) -> Path:
     """Write ``run_dir/README.md`` describing the model, its data, protocol and measured metrics."""
     c, m = config, metrics
     data = c.data.model_dump(mode="json")
@@ -83,7 +83,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any]) -> Pat
         "## Reproduce",
         "",
         "```bash",
-        "acezoo train config.yaml   # the resolved config stored next to this card",
+        command or "acezoo train config.yaml   # the resolved config stored next to this card",
         "```",
         "",
         "## License",

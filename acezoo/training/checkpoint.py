@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.loader import dump_config, load_config
-from acezoo.config.schema import ZooConfig
+from acezoo._version import __version__
+from acezoo.config.schema import SCHEMA_VERSION, ZooConfig
 from acezoo.errors import CheckpointError, ConfigError
 from acezoo.io.atomic import atomic_write, atomic_write_text
 
@@ -95,6 +97,16 @@ def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooC
         raise CheckpointError(f"{run_dir}: no such checkpoint directory")
     if not (run_dir / CONFIG_FILE).is_file():
         raise CheckpointError(f"{run_dir}: not a checkpoint directory (no {CONFIG_FILE})")
+    try:
+        raw = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f"{run_dir / CONFIG_FILE}: not valid YAML ({exc})") from None
+    version = raw.get("schema_version", SCHEMA_VERSION) if isinstance(raw, dict) else None
+    if version != SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{run_dir / CONFIG_FILE}: written with config schema version {version!r}; this acezoo "
+            f"({__version__}) reads version {SCHEMA_VERSION}"
+        )
     try:
         config = load_config(run_dir / CONFIG_FILE, overrides)
     except ConfigError as exc:

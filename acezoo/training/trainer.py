@@ -3,8 +3,8 @@
 Per epoch: primal-dual steps over shuffled mini-batches (see :mod:`acezoo.constraints`),
 then validation of the equivariant-only model (gamma treated as 0) and of the full model,
 the full model's equivariance error, and every gamma, multiplier and slack. Model selection
-and early stopping use the equivariant-only validation loss (the full model's in ``free``
-mode, whose deliverable is the full model). At the end the selected weights are scored on
+and early stopping use the equivariant-only validation loss by default (the full model's in
+``free`` mode, whose deliverable is the full model; ``train.select_on`` chooses). At the end the selected weights are scored on
 the test split, pruned (branches removed) and full.
 
 A checkpoint of the whole training state is written after every epoch and on Ctrl-C, and
@@ -106,7 +106,10 @@ def _new_run_dir(config: ZooConfig) -> Path:
 
 
 def _select_key(config: ZooConfig) -> str:
-    return "val_full" if config.constraints.mode == "free" else "val_eq"
+    choice = config.train.select_on
+    if choice == "auto":
+        choice = "full" if config.constraints.mode == "free" else "equivariant"
+    return "val_full" if choice == "full" else "val_eq"
 
 
 class _Trainer:

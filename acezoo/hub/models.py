@@ -1,0 +1,304 @@
+"""The model registry: register checkpoints as MLflow model versions, load them by name.
+
+Names: ``NAME`` (latest version), ``NAME@ALIAS`` (e.g. ``@champion``) or ``NAME/VERSION``.
+A registered version stores the checkpoint directory (config, safetensors weights, metrics,
+model card) as the artifacts of an MLflow run; loading downloads it once into
+``<data home>/models/NAME/VERSION/``, validates the config against the current schema,
+rebuilds the model through the compiler and loads the weights (never unpickling anything).
+
+The pretrained models shipped with acezoo (``acezoo/pretrained/``) are registered into the
+local registry on first use, idempotently (a version whose weights have the same SHA-256 is
+reused), so ``acezoo.load("egnn-nbody-ace")`` works offline on a fresh install.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from acezoo.errors import AcezooError, CheckpointError
+from acezoo.hub import store
+from acezoo.paths import data_home
+from acezoo.training import checkpoint as ckpt
+
+__all__ = ["ModelInfo", "register", "load", "list_models", "model_card", "pretrained_dir", "UnknownModel"]
+
+REGISTRY_EXPERIMENT = "acezoo-registry"
+_KEEP = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.HISTORY_FILE, ckpt.PLOT_FILE, "README.md")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class UnknownModel(AcezooError):
+    """No registered or pretrained model has that name (or version, or alias)."""
+
+    exit_code = 2
+
+
+@dataclass
+class ModelInfo:
+    """One registered model version."""
+
+    name: str
+    version: int
+    aliases: list[str] = field(default_factory=list)
+    arch: str = ""
+    dataset: str = ""
+    mode: str = ""
+    metric: str = ""
+    test_pruned: float = float("nan")
+    test_full: float = float("nan")
+    params: int = 0
+    run_id: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+def pretrained_dir() -> Path:
+    """The folder of pretrained checkpoints shipped inside the package."""
+    return Path(__file__).resolve().parent.parent / "pretrained"
+
+
+def _bundled() -> dict[str, Path]:
+    root = pretrained_dir()
+    return {p.name: p for p in sorted(root.iterdir()) if (p / ckpt.WEIGHTS_FILE).is_file()} if root.is_dir() else {}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _info(mv: Any) -> ModelInfo:
+    t = mv.tags or {}
+    num = lambda k: float(t[k]) if k in t else float("nan")  # noqa: E731
+    return ModelInfo(
+        name=mv.name, version=int(mv.version), aliases=list(getattr(mv, "aliases", []) or []),
+        arch=t.get("acezoo.arch", ""), dataset=t.get("acezoo.dataset", ""), mode=t.get("acezoo.mode", ""),
+        metric=t.get("acezoo.metric", ""), test_pruned=num("acezoo.test_pruned"), test_full=num("acezoo.test_full"),
+        params=int(t.get("acezoo.params", 0)), run_id=mv.run_id or "",
+    )
+
+
+def _is_missing(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
+
+
+def _versions(client: Any, name: str) -> list[Any]:
+    return list(client.search_model_versions(f"name = '{name}'"))
+
+
+def _registered_names(client: Any) -> list[str]:
+    return sorted(m.name for m in client.search_registered_models())
+
+
+# -- register ---------------------------------------------------------------------------------
+def register(checkpoint: str | Path, name: str, alias: str | None = None, tracking_uri: str | None = None) -> ModelInfo:
+    """Register a checkpoint directory (or the ``checkpoint/`` artifacts of an MLflow run id) as ``name``.
+
+    Registering weights that are already a version of ``name`` returns that version (and
+    moves ``alias`` to it) instead of adding a duplicate. Safe to run from several processes
+    at once.
+    """
+    if not _NAME.match(name):
+        raise AcezooError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-'")
+    uri = store.tracking_uri(tracking_uri)
+    client = store.client(uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(checkpoint)
+        if not path.is_dir():
+            path = _download_run_checkpoint(client, str(checkpoint), Path(tmp))
+        config, _ = ckpt.load_run(path)  # validates config and weights before anything is written
+        metrics = json.loads((path / ckpt.METRICS_FILE).read_text()) if (path / ckpt.METRICS_FILE).is_file() else {}
+        checksum = _sha256(path / ckpt.WEIGHTS_FILE)
+        with store.store_lock(uri):
+            try:
+                client.create_registered_model(name, tags={"acezoo": "true"})
+            except Exception as exc:  # already registered (possibly by a concurrent process)
+                if "RESOURCE_ALREADY_EXISTS" not in str(getattr(exc, "error_code", "")) + str(exc):
+                    raise
+            same = [mv for mv in _versions(client, name) if (mv.tags or {}).get("acezoo.sha256") == checksum]
+            if same:
+                mv = min(same, key=lambda v: int(v.version))
+            else:
+                mv = _create_version(client, name, path, config, metrics, checksum)
+            if alias:
+                client.set_registered_model_alias(name, alias, mv.version)
+            mv = client.get_model_version(name, mv.version)
+    return _info(mv)
+
+
+def _create_version(client: Any, name: str, path: Path, config: Any, metrics: dict, checksum: str) -> Any:
+    exp = store.experiment_id(client, REGISTRY_EXPERIMENT)
+    run = client.create_run(exp, run_name=f"register-{name}", tags={"acezoo.registered_as": name})
+    with tempfile.TemporaryDirectory() as staging:
+        for fname in _KEEP:
+            if (path / fname).is_file():
+                shutil.copy2(path / fname, Path(staging) / fname)
+        client.log_artifacts(run.info.run_id, staging, artifact_path="checkpoint")
+    client.set_terminated(run.info.run_id)
+    test = metrics.get("test", {})
+    metric = next(iter(test.get("pruned", {})), "")
+    tags = {
+        "acezoo.arch": config.model.arch,
+        "acezoo.dataset": config.data.dataset,
+        "acezoo.mode": config.constraints.mode,
+        "acezoo.metric": metric,
+        "acezoo.sha256": checksum,
+    }
+    if metric:
+        tags["acezoo.test_pruned"] = repr(float(test["pruned"][metric]))
+        tags["acezoo.test_full"] = repr(float(test["full"][metric]))
+    if "params" in metrics:
+        tags["acezoo.params"] = str(metrics["params"]["pruned"])
+    card = path / "README.md"
+    description = card.read_text()[:4000] if card.is_file() else ""
+    source = f"{run.info.artifact_uri}/checkpoint"
+    return client.create_model_version(name, source, run_id=run.info.run_id, tags=tags, description=description)
+
+
+def _download_run_checkpoint(client: Any, run_ref: str, dest: Path) -> Path:
+    run_id = run_ref.removeprefix("runs:/").split("/")[0]
+    try:
+        client.get_run(run_id)
+    except Exception:
+        raise CheckpointError(f"{run_ref}: neither a checkpoint directory nor an MLflow run id") from None
+    try:
+        return Path(client.download_artifacts(run_id, "checkpoint", str(dest)))
+    except Exception as exc:
+        raise CheckpointError(f"{run_ref}: the run has no checkpoint/ artifacts ({exc})") from None
+
+
+# -- resolve and load -------------------------------------------------------------------------
+def _parse(spec: str) -> tuple[str, str | None, int | None]:
+    if "@" in spec:
+        name, alias = spec.split("@", 1)
+        return name, alias, None
+    if "/" in spec:
+        name, version = spec.rsplit("/", 1)
+        if not version.isdigit():
+            raise UnknownModel(f"{spec!r}: a version must be a number (NAME/3)")
+        return name, None, int(version)
+    return spec, None, None
+
+
+def _ensure_pretrained(client: Any, uri: str, name: str) -> None:
+    bundled = _bundled()
+    if name in bundled:
+        register(bundled[name], name, alias="pretrained", tracking_uri=uri)
+
+
+def _resolve(client: Any, uri: str, spec: str) -> Any:
+    name, alias, version = _parse(spec)
+    if not _versions(client, name):
+        _ensure_pretrained(client, uri, name)
+    versions = _versions(client, name)
+    if not versions:
+        known = sorted(set(_registered_names(client)) | set(_bundled()))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        hint = f" Closest: {', '.join(close)}." if close else ""
+        raise UnknownModel(f"no model named {name!r}.{hint} Known: {', '.join(known) or 'none'}.")
+    if alias is not None:
+        try:
+            return client.get_model_version_by_alias(name, alias)
+        except Exception as exc:
+            if not _is_missing(exc):
+                raise
+            aliases = sorted({a for mv in versions for a in (getattr(mv, "aliases", None) or [])})
+            raise UnknownModel(f"{name!r} has no alias {alias!r}; aliases: {', '.join(aliases) or 'none'}") from None
+    if version is not None:
+        match = [mv for mv in versions if int(mv.version) == version]
+        if not match:
+            nums = sorted(int(mv.version) for mv in versions)
+            raise UnknownModel(f"{name!r} has no version {version}; versions: {', '.join(map(str, nums))}")
+        return client.get_model_version(name, str(version))
+    return client.get_model_version(name, str(max(int(mv.version) for mv in versions)))
+
+
+def _local_copy(client: Any, mv: Any) -> Path:
+    target = data_home() / "models" / mv.name / str(mv.version)
+    if (target / ckpt.WEIGHTS_FILE).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{mv.version}-"))
+    try:
+        got = Path(client.download_artifacts(mv.run_id, "checkpoint", str(tmp)))
+        expected = (mv.tags or {}).get("acezoo.sha256")
+        if expected and _sha256(got / ckpt.WEIGHTS_FILE) != expected:
+            raise CheckpointError(f"{mv.name}/{mv.version}: downloaded weights do not match the registered SHA-256")
+        try:
+            os.replace(got, target)
+        except OSError:  # another process put it there first
+            if not (target / ckpt.WEIGHTS_FILE).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load(
+    spec: str,
+    *,
+    device: str | torch.device = "cpu",
+    full: bool = False,
+    tracking_uri: str | None = None,
+) -> nn.Module:
+    """A ready model from the registry: ``load("NAME")``, ``load("NAME@alias")``, ``load("NAME/3")``.
+
+    Returns the pruned, exactly equivariant network (a plain ``nn.Module``) in eval mode on
+    ``device``; ``full=True`` returns the relaxed model with its gammas instead. The model's
+    ``acezoo_info`` attribute holds its :class:`ModelInfo` and ``acezoo_config`` its config.
+    """
+    uri = store.tracking_uri(tracking_uri)
+    client = store.client(uri)
+    mv = _resolve(client, uri, spec)
+    config, model = ckpt.load_run(_local_copy(client, mv))
+    net: nn.Module = model if full else model.prune()
+    net = net.to(device).eval()
+    net.acezoo_info = _info(mv)  # type: ignore[assignment]
+    net.acezoo_config = config  # type: ignore[assignment]
+    return net
+
+
+def list_models(pattern: str = "*", pretrained: bool = False, tracking_uri: str | None = None) -> list[ModelInfo]:
+    """Registered models (latest version of each) whose name matches ``pattern``.
+
+    ``pretrained=True`` lists the pretrained models shipped with acezoo (registering them
+    into the local registry first if needed).
+    """
+    uri = store.tracking_uri(tracking_uri)
+    client = store.client(uri)
+    if pretrained:
+        names = [n for n in _bundled() if fnmatch.fnmatchcase(n, pattern)]
+        for n in names:
+            if not _versions(client, n):
+                _ensure_pretrained(client, uri, n)
+    else:
+        names = [n for n in _registered_names(client) if fnmatch.fnmatchcase(n, pattern)]
+    return [_info(_resolve(client, uri, n)) for n in names]
+
+
+def model_card(spec: str, tracking_uri: str | None = None) -> str:
+    """The model card (README.md) of a registered model version."""
+    uri = store.tracking_uri(tracking_uri)
+    client = store.client(uri)
+    mv = _resolve(client, uri, spec)
+    card = _local_copy(client, mv) / "README.md"
+    header = f"<!-- {mv.name} version {mv.version}; aliases: {', '.join(getattr(mv, 'aliases', []) or []) or 'none'} -->\n"
+    return header + (card.read_text() if card.is_file() else (mv.description or "(no model card)"))
