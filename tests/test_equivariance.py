@@ -73,3 +73,14 @@ def test_gamma_zero_full_model_equals_pruned(arch: str) -> None:
         for g in model.named_gammas().values():
             g.zero_()
     assert torch.allclose(model(x), model.prune()(x), atol=1e-12, rtol=0)
+
+
+def test_egnn_with_charge_feature_is_equivariant() -> None:
+    from acezoo.archs.egnn import EGNNSpec
+
+    torch.manual_seed(0)
+    model = acezoo.compile_model(EGNNSpec(charge_feature=True)).double().eval()
+    sym = get_symmetry("e3_points")
+    x = sym.example_input(torch.Generator().manual_seed(1))
+    assert equivariance_error(model.prune(), x, sym, torch.Generator().manual_seed(2)) < TOL
+    assert equivariance_error(model, x, sym, torch.Generator().manual_seed(2)) > 1e-4

@@ -39,6 +39,12 @@ class EGNNSpec(ArchSpec):
     layers: int = Field(4, ge=1, description="Number of EGNN layers.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
     coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
+    charge_feature: bool = Field(
+        False,
+        description="Also feed each node's own charge q_i as an (invariant) input feature. The standard "
+        "protocol uses |v| only (charges enter as q_i q_j on edges, which fixes them up to a global sign); "
+        "an external field makes the sign matter.",
+    )
 
 
 class CoordUpdate(nn.Module):
@@ -101,18 +107,22 @@ class EGNNLayer(nn.Module):
 
 
 class EGNN(nn.Module):
-    """Velocity EGNN: node input ``|v|``, edge input ``q_i q_j``, output positions."""
+    """Velocity EGNN: node input ``|v|`` (and optionally ``q_i``), edge input ``q_i q_j``, output positions."""
 
-    def __init__(self, hidden: int = 64, layers: int = 4, branch_hidden: int = 64, agg: str = "mean") -> None:
+    def __init__(
+        self, hidden: int = 64, layers: int = 4, branch_hidden: int = 64, agg: str = "mean", charge_feature: bool = False
+    ) -> None:
         super().__init__()
-        self.embed = nn.Linear(1, hidden)
+        self.charge_feature = charge_feature
+        self.embed = nn.Linear(2 if charge_feature else 1, hidden)
         self.layers = nn.ModuleList(EGNNLayer(hidden, branch_hidden, 1, agg) for _ in range(layers))
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
         x, v, q = batch.pos, batch.vel, batch.charge
         row, col = batch.edge_index
         edge_attr = q[row] * q[col]
-        h = self.embed(v.norm(dim=-1, keepdim=True))
+        node = v.norm(dim=-1, keepdim=True)
+        h = self.embed(torch.cat([node, q], dim=-1) if self.charge_feature else node)
         for layer in self.layers:
             h, x = layer(h, x, v, batch.edge_index, edge_attr)
         return x
@@ -121,4 +131,4 @@ class EGNN(nn.Module):
 @register_arch("egnn", spec=EGNNSpec, symmetry="e3_points")
 def build_egnn(spec: EGNNSpec) -> EGNN:
     """E(n)-equivariant GNN with velocities (Satorras et al. 2021)."""
-    return EGNN(spec.hidden, spec.layers, spec.branch_hidden, spec.coord_agg)
+    return EGNN(spec.hidden, spec.layers, spec.branch_hidden, spec.coord_agg, spec.charge_feature)
