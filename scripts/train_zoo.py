@@ -26,7 +26,7 @@ ZOO = {
     "egnn-nbody-strict": "egnn_nbody_strict",
     "egnn-nbody-field-resilient": "egnn_nbody_field_resilient",
 }
-FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.HISTORY_FILE, ckpt.PLOT_FILE)
+FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.PLOT_FILE)  # history.json stays in the run
 
 
 def bundle(name: str, run_dir: Path, command: str) -> Path:
@@ -37,7 +37,7 @@ def bundle(name: str, run_dir: Path, command: str) -> Path:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for fname in FILES:
-        shutil.copy2(run_dir / fname, target / fname)
+        shutil.copyfile(run_dir / fname, target / fname)
     metrics = json.loads((run_dir / ckpt.METRICS_FILE).read_text())
     write_card(target, config, metrics, command=command)
     return target

@@ -169,3 +169,10 @@ def test_tampered_weights_fail_clearly(finished_run: Path, tmp_path: Path, damag
 def test_eval_of_missing_checkpoint_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["eval", str(tmp_path / "nope")]) == 2
     assert "no such checkpoint directory" in capsys.readouterr().err
+
+
+def test_resume_overrides_are_stored_in_the_run_config(tmp_path: Path) -> None:
+    config = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path, epochs=1))
+    run = acezoo.train(config, run_dir=tmp_path / "run").run_dir
+    acezoo.train(resume=run, overrides=("train.epochs=2",))
+    assert acezoo.load_config(run / "config.yaml").train.epochs == 2

@@ -150,7 +150,7 @@ def _create_version(client: Any, name: str, path: Path, config: Any, metrics: di
     with tempfile.TemporaryDirectory() as staging:
         for fname in _KEEP:
             if (path / fname).is_file():
-                shutil.copy2(path / fname, Path(staging) / fname)
+                shutil.copyfile(path / fname, Path(staging) / fname)
         client.log_artifacts(run.info.run_id, staging, artifact_path="checkpoint")
     client.set_terminated(run.info.run_id)
     test = metrics.get("test", {})

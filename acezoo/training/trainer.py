@@ -385,6 +385,8 @@ def train(
             raise CheckpointError(f"{resume}: stored config is not valid: {exc}") from None
         trainer = _Trainer(config, resume, data, progress)
         trainer.load_state(state_path)
+        if overrides:
+            ckpt.write_config(resume, config)  # the stored config describes the whole run
     else:
         if config is None:
             raise TypeError("train() needs a config (or resume=RUN_DIR)")
