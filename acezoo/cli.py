@@ -145,10 +145,10 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def _table(infos: list[Any]) -> str:
-    rows = [("name", "version", "arch", "task", "mode", "test metric (pruned)", "params")]
+    rows = [("name", "version", "arch", "task", "mode", "metric", "test pruned", "test full", "params")]
     for i in infos:
-        metric = f"{i.metric} {i.test_pruned:.4g}" if i.metric else "-"
-        rows.append((i.name, str(i.version), i.arch, i.dataset, i.mode, metric, f"{i.params:,}"))
+        rows.append((i.name, str(i.version), i.arch, i.dataset, i.mode, i.metric or "-",
+                     f"{i.test_pruned:.4g}", f"{i.test_full:.4g}", f"{i.params:,}"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
 

@@ -58,7 +58,7 @@ def test_cli_list_pretrained_and_info(capsys: pytest.CaptureFixture) -> None:
 
     assert main(["list", "--pretrained"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["name", "version", "arch", "task", "mode", "test", "metric", "(pruned)", "params"]
+    assert out.splitlines()[0].split() == ["name", "version", "arch", "task", "mode", "metric", "test", "pruned", "test", "full", "params"]
     for name in SHIPPED:
         assert name in out
     assert main(["info", "egnn-nbody-field-resilient"]) == 0
