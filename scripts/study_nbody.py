@@ -66,6 +66,7 @@ def main() -> int:
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     _plot(runs, out / "duals.png")
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'duals.png'}")
     return 0
 
 
@@ -91,6 +92,10 @@ def _plot(runs: list[dict], path: Path) -> None:
                         lw=1, label=k.split("/", 1)[1])
             ax.set_title(f"{mode}: {kind}")
             ax.set_xlabel("epoch")
+            if not keys:
+                ax.text(0.5, 0.5, f"no {kind}s in {mode} mode", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
             if keys and row == 0:
                 ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
