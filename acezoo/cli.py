@@ -67,42 +67,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
-    from acezoo.symmetry import equivariance_error, get_symmetry
     from acezoo import registry
-    from acezoo.training.batches import collate
+    from acezoo.symmetry import get_symmetry
     from acezoo.training.checkpoint import load_run
     from acezoo.training.device import resolve_device
-    from acezoo.training.evaluate import evaluate
+    from acezoo.training.evaluate import score
     from acezoo.training.trainer import build_data
 
     config, model = load_run(args.checkpoint)
     device = resolve_device(args.device or "auto")
-    model = model.to(device).eval()
-    pruned = model.prune().eval()
+    model = model.to(device)
     data = build_data(config)
     split = getattr(data, args.split)
-    bs = max(500, config.train.batch_size)
-    metrics = {
-        "test": {
-            "pruned": evaluate(pruned, split, data.task, device, bs),
-            "full": evaluate(model, split, data.task, device, bs),
-        }
-    }
     sym = get_symmetry(registry.get_arch(config.model.arch).symmetry)
-    batch = collate(split, torch.arange(min(len(split), 100))).to(device)
-    metrics["equivariance_error"] = {
-        "pruned": equivariance_error(pruned, batch, sym, torch.Generator().manual_seed(4321)),
-        "full": equivariance_error(model, batch, sym, torch.Generator().manual_seed(4321)),
-    }
+    metrics = score(model, split, data.task, sym, device, max(500, config.train.batch_size))
     metrics["gammas"] = model.gamma_values()
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics}, indent=2))
         return 0
     print(f"checkpoint: {args.checkpoint} ({config.model.arch}, {config.data.dataset}, mode {config.constraints.mode})")
     print(f"split: {args.split} ({len(split)} samples)")
-    _print_metrics({**metrics, "test": metrics["test"]})
+    _print_metrics(metrics)
     return 0
 
 

@@ -35,3 +35,12 @@ def tiny_overrides(tmp_path: Path, epochs: int = 2, n: int = 60) -> list[str]:
         "model.branch_hidden=16",
         "model.layers=2",
     ]
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    """A copy of a run directory (for tests that damage one)."""
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (dst / f.name).write_bytes(f.read_bytes())
+    return dst

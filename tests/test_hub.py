@@ -18,7 +18,7 @@ from acezoo.errors import CheckpointError
 from acezoo.hub.models import UnknownModel
 from acezoo.symmetry import get_symmetry
 
-from conftest import ZOO, tiny_overrides
+from conftest import ZOO, copy_run, tiny_overrides
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +73,7 @@ def test_unknown_names_suggest_the_closest(trained) -> None:
 
 
 def test_tampered_checkpoint_is_not_registered(trained, tmp_path: Path) -> None:
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for f in trained.run_dir.iterdir():
-        (bad / f.name).write_bytes(f.read_bytes())
+    bad = copy_run(trained.run_dir, tmp_path / "bad")
     (bad / "model.safetensors").write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n" * 10)  # a pickle, renamed
     with pytest.raises(CheckpointError, match="not a valid safetensors file"):
         acezoo.register(bad, "tampered-egnn")
@@ -85,10 +82,7 @@ def test_tampered_checkpoint_is_not_registered(trained, tmp_path: Path) -> None:
 
 
 def test_incompatible_schema_version_is_refused(trained, tmp_path: Path) -> None:
-    old = tmp_path / "old"
-    old.mkdir()
-    for f in trained.run_dir.iterdir():
-        (old / f.name).write_bytes(f.read_bytes())
+    old = copy_run(trained.run_dir, tmp_path / "old")
     text = (old / "config.yaml").read_text().replace("schema_version: 1", "schema_version: 99")
     (old / "config.yaml").write_text(text)
     with pytest.raises(CheckpointError, match="schema version 99; this acezoo .* reads version 1"):

@@ -16,7 +16,7 @@ from acezoo.training import TrainingInterrupted
 from acezoo.training.checkpoint import load_run
 from acezoo.training.trainer import build_data
 
-from conftest import ZOO, tiny_overrides
+from conftest import ZOO, copy_run, tiny_overrides
 
 LINEAR_BASELINE_MSE = 0.0819  # published linear-dynamics baseline (method doc, section 6)
 
@@ -130,16 +130,9 @@ def test_load_run_round_trip(finished_run: Path) -> None:
     assert set(model.named_gammas()) == {f"layers.{i}.{k}" for i in range(2) for k in "xh"}
 
 
-def _copy_run(src: Path, dst: Path) -> Path:
-    dst.mkdir()
-    for f in src.iterdir():
-        (dst / f.name).write_bytes(f.read_bytes())
-    return dst
-
-
 @pytest.mark.parametrize("damage", ["truncated", "pickle", "shapes", "missing"])
 def test_tampered_weights_fail_clearly(finished_run: Path, tmp_path: Path, damage: str) -> None:
-    run = _copy_run(finished_run, tmp_path / "copy")
+    run = copy_run(finished_run, tmp_path / "copy")
     weights = run / "model.safetensors"
     if damage == "truncated":
         weights.write_bytes(weights.read_bytes()[:100])

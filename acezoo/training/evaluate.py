@@ -7,9 +7,10 @@ import torch
 from torch.utils.data import Dataset
 
 from acezoo.data.bundle import RegressionTask
-from acezoo.training.batches import eval_batches
+from acezoo.symmetry import Symmetry, equivariance_error
+from acezoo.training.batches import collate, eval_batches
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "score"]
 
 
 @torch.no_grad()
@@ -29,3 +30,25 @@ def evaluate(
             acc[0] += total
             acc[1] += count
     return {name: total / count for name, (total, count) in sums.items()}
+
+
+def score(
+    model: Any, dataset: Dataset, task: RegressionTask, symmetry: Symmetry, device: torch.device, batch_size: int = 500
+) -> dict[str, dict[str, Any]]:
+    """Metrics and equivariance error of a relaxed model, pruned and full, on one split.
+
+    The equivariance error uses the first 100 samples and a fixed random group element.
+    """
+    model.eval()
+    pruned = model.prune().eval()
+    batch = collate(dataset, torch.arange(min(len(dataset), 100))).to(device)
+    return {
+        "test": {
+            "pruned": evaluate(pruned, dataset, task, device, batch_size),
+            "full": evaluate(model, dataset, task, device, batch_size),
+        },
+        "equivariance_error": {
+            "pruned": equivariance_error(pruned, batch, symmetry, torch.Generator().manual_seed(4321)),
+            "full": equivariance_error(model, batch, symmetry, torch.Generator().manual_seed(4321)),
+        },
+    }

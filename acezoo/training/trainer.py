@@ -39,7 +39,7 @@ from acezoo.symmetry import equivariance_error, get_symmetry
 from acezoo.training import checkpoint as ckpt
 from acezoo.training.batches import collate, epoch_batches
 from acezoo.training.device import resolve_device
-from acezoo.training.evaluate import evaluate
+from acezoo.training.evaluate import evaluate, score
 
 __all__ = ["train", "TrainResult", "TrainingInterrupted", "build_data"]
 
@@ -295,18 +295,8 @@ class _Trainer:
         task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
         if (self.run_dir / ckpt.WEIGHTS_FILE).exists():
             ckpt.load_weights(self.model, self.run_dir / ckpt.WEIGHTS_FILE)
-        self.model.eval()
-        pruned = self.model.prune().eval()
-        gen = lambda: torch.Generator().manual_seed(4321)  # noqa: E731
         metrics = {
-            "test": {
-                "pruned": evaluate(pruned, self.data.test, task, dev, bs),
-                "full": evaluate(self.model, self.data.test, task, dev, bs),
-            },
-            "equivariance_error": {
-                "pruned": equivariance_error(pruned, self.eq_batch, self.symmetry, gen()),
-                "full": equivariance_error(self.model, self.eq_batch, self.symmetry, gen()),
-            },
+            **score(self.model, self.data.test, task, self.symmetry, dev, bs),
             "selected_on": f"{self.select_key}_{task.metric}",
             "best_epoch": self.best["epoch"],
             "best_value": self.best["value"],
@@ -317,7 +307,7 @@ class _Trainer:
             "slacks": self.engine.slacks(),
             "params": {
                 "full": sum(p.numel() for p in self.model.parameters()),
-                "pruned": sum(p.numel() for p in pruned.parameters()),
+                "pruned": sum(p.numel() for p in self.model.prune().parameters()),
             },
             "wall_time_s": self.wall,
             "device": str(self.device),
