@@ -84,3 +84,15 @@ def test_egnn_with_charge_feature_is_equivariant() -> None:
     x = sym.example_input(torch.Generator().manual_seed(1))
     assert equivariance_error(model.prune(), x, sym, torch.Generator().manual_seed(2)) < TOL
     assert equivariance_error(model, x, sym, torch.Generator().manual_seed(2)) > 1e-4
+
+
+def test_egnn_with_edge_attr_input_is_equivariant() -> None:
+    from acezoo.archs.egnn import EGNNSpec
+
+    torch.manual_seed(0)
+    model = acezoo.compile_model(EGNNSpec(edge_input="edge_attr", edge_dim=2)).double().eval()
+    sym = get_symmetry("e3_points")
+    x = sym.example_input(torch.Generator().manual_seed(1))
+    x.edge_attr = torch.randn(x.edge_index.shape[1], 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert equivariance_error(model.prune(), x, sym, torch.Generator().manual_seed(2)) < TOL
+    assert equivariance_error(model, x, sym, torch.Generator().manual_seed(2)) > 1e-4

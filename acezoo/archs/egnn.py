@@ -1,10 +1,11 @@
 """EGNN (Satorras, Hoogeboom & Welling, 2021), velocity variant for N-body, relaxed with ACE.
 
-Inputs (a PyG ``Batch``): ``pos`` (n, 3), ``vel`` (n, 3), ``charge`` (n, 1), ``edge_index``.
+Inputs (a PyG ``Batch``): ``pos`` (n, 3), ``vel`` (n, 3), ``edge_index``, and ``charge`` (n, 1)
+(N-body: edge input ``q_i q_j``) or an invariant ``edge_attr`` (E, edge_dim) (``edge_input``).
 Output: predicted positions (n, 3). Symmetry: E(3) (rotations, reflections, translations)
 and node permutations.
 
-One layer, with ``d_ij = x_i - x_j`` and ``a_ij = q_i q_j``::
+One layer, with ``d_ij = x_i - x_j`` and the edge input ``a_ij`` (e.g. ``q_i q_j``)::
 
     m_ij = phi_e(h_i, h_j, |d_ij|^2, a_ij)                     (invariant messages)
     x_i <- x_i + [ mean_j d_ij phi_x(m_ij) + phi_v(h_i) v_i ]  + gamma_x * psi_x(h_i, x_i, v_i)
@@ -39,6 +40,12 @@ class EGNNSpec(ArchSpec):
     layers: int = Field(4, ge=1, description="Number of EGNN layers.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
     coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
+    edge_input: Literal["charge_product", "edge_attr"] = Field(
+        "charge_product",
+        description="Edge input: `charge_product` (q_i q_j from `batch.charge`, the N-body protocol) or "
+        "`edge_attr` (the data set's invariant `batch.edge_attr`, e.g. bone / two-hop for motion capture).",
+    )
+    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
     charge_feature: bool = Field(
         False,
         description="Also feed each node's own charge q_i as an (invariant) input feature. The standard "
@@ -110,19 +117,31 @@ class EGNN(nn.Module):
     """Velocity EGNN: node input ``|v|`` (and optionally ``q_i``), edge input ``q_i q_j``, output positions."""
 
     def __init__(
-        self, hidden: int = 64, layers: int = 4, branch_hidden: int = 64, agg: str = "mean", charge_feature: bool = False
+        self,
+        hidden: int = 64,
+        layers: int = 4,
+        branch_hidden: int = 64,
+        agg: str = "mean",
+        charge_feature: bool = False,
+        edge_input: str = "charge_product",
+        edge_dim: int = 1,
     ) -> None:
         super().__init__()
         self.charge_feature = charge_feature
+        self.edge_input = edge_input
         self.embed = nn.Linear(2 if charge_feature else 1, hidden)
-        self.layers = nn.ModuleList(EGNNLayer(hidden, branch_hidden, 1, agg) for _ in range(layers))
+        width = 1 if edge_input == "charge_product" else edge_dim
+        self.layers = nn.ModuleList(EGNNLayer(hidden, branch_hidden, width, agg) for _ in range(layers))
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
-        x, v, q = batch.pos, batch.vel, batch.charge
+        x, v = batch.pos, batch.vel
         row, col = batch.edge_index
-        edge_attr = q[row] * q[col]
+        if self.edge_input == "charge_product":
+            edge_attr = batch.charge[row] * batch.charge[col]
+        else:
+            edge_attr = batch.edge_attr
         node = v.norm(dim=-1, keepdim=True)
-        h = self.embed(torch.cat([node, q], dim=-1) if self.charge_feature else node)
+        h = self.embed(torch.cat([node, batch.charge], dim=-1) if self.charge_feature else node)
         for layer in self.layers:
             h, x = layer(h, x, v, batch.edge_index, edge_attr)
         return x
@@ -131,4 +150,6 @@ class EGNN(nn.Module):
 @register_arch("egnn", spec=EGNNSpec, symmetry="e3_points")
 def build_egnn(spec: EGNNSpec) -> EGNN:
     """E(n)-equivariant GNN with velocities (Satorras et al. 2021)."""
-    return EGNN(spec.hidden, spec.layers, spec.branch_hidden, spec.coord_agg, spec.charge_feature)
+    return EGNN(
+        spec.hidden, spec.layers, spec.branch_hidden, spec.coord_agg, spec.charge_feature, spec.edge_input, spec.edge_dim
+    )
