@@ -15,6 +15,16 @@ from acezoo.symmetry import equivariance_error, get_symmetry
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _isolated_registry(monkeypatch: pytest.MonkeyPatch):
+    """Architectures registered by these tests disappear afterwards (other tests see the built-ins)."""
+    registry.architectures()  # load the built-ins and plugins first
+    monkeypatch.setattr(registry, "_ARCHS", dict(registry._ARCHS))
+    monkeypatch.setattr(registry, "_DATASETS", dict(registry._DATASETS))
+    yield
+    registry._VERSION[0] += 1  # drop config classes cached with the test's architectures
+
+
 def _import_example():
     spec = importlib.util.spec_from_file_location("radial_net", REPO / "examples" / "radial_net.py")
     module = importlib.util.module_from_spec(spec)
