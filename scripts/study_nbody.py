@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Study: strict vs schedule vs equality (ACE) EGNN on charged N-body, several seeds.
 
+Any zoo config works as the base (``--config``) with any modes (``--modes``), e.g. the MoCap
+configs with ``--modes strict equality resilient``.
+
 Writes ``<out>/results.md`` (test MSE, mean +- std over seeds, of the pruned and the full
 model), ``<out>/results.json`` (every run) and ``<out>/duals.png`` (gamma and lambda over
 training for the first seed of every relaxed mode).
@@ -52,8 +55,9 @@ def main() -> int:
                   f"full {m['test']['full']['mse']:.5f} (best epoch {m['best_epoch']})", flush=True)
             (out / "results.json").write_text(json.dumps(runs, indent=1))
 
-    lines = [f"Charged N-body, EGNN (4 layers, 64 hidden), {args.epochs} epochs, seeds {args.seeds}, "
-             f"3000/2000/2000 trajectories. Test MSE, mean +- std over seeds.", "",
+    sizes = "/".join(str(len(split)) for split in (data.train, data.val, data.test))
+    lines = [f"{config.data.dataset}, {config.model.arch} ({config.model.model_dump_json()}), {args.epochs} epochs, "
+             f"seeds {args.seeds}, {sizes} samples. Test MSE, mean +- std over seeds.", "",
              "| mode | pruned (equivariant) | full (with gamma) | best epoch |", "|---|---|---|---|"]
     for mode in args.modes:
         rs = [r for r in runs if r["mode"] == mode]
