@@ -1,0 +1,117 @@
+"""Multi-seed comparisons of constraint modes (the engine behind ``scripts/study_*.py``).
+
+``run_study`` trains one base zoo config in several modes and seeds on the same data and
+writes ``results.json`` (every run), ``results.md`` (test metric mean +- std per mode, pruned
+and full) and ``duals.png`` (per-block gamma, multiplier and slack over training, first seed
+of each relaxed mode).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from acezoo.config.loader import load_config
+from acezoo.training.trainer import build_data, train
+
+__all__ = ["run_study", "results_table", "plot_study"]
+
+
+def run_study(
+    config: str | Path,
+    modes: Sequence[str],
+    seeds: Sequence[int],
+    epochs: int,
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    scale: float = 1.0,
+    scale_label: str = "",
+) -> list[dict[str, Any]]:
+    """Train ``config`` in every mode and seed; write results.json/.md and duals.png to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    data = None
+    first = None
+    for mode in modes:
+        for seed in seeds:
+            conf = load_config(config, [f"constraints.mode={mode}", f"seed={seed}", f"train.epochs={epochs}",
+                                        f"train.patience={epochs}", f"train.output_dir={out / 'runs'}", *overrides])
+            first = first or conf
+            data = data or build_data(conf)  # the same data for every run
+            t0 = time.perf_counter()
+            result = train(conf, data=data)
+            m = result.metrics
+            metric = next(iter(m["test"]["pruned"]))
+            runs.append({"mode": mode, "seed": seed, "run_dir": str(result.run_dir), "metric": metric,
+                         "test_pruned": m["test"]["pruned"][metric], "test_full": m["test"]["full"][metric],
+                         "best_epoch": m["best_epoch"], "gammas": m["gammas"], "multipliers": m["multipliers"],
+                         "slacks": m["slacks"], "wall_s": time.perf_counter() - t0, "history": result.history})
+            print(f"{mode:9s} seed {seed}: test {metric} pruned {runs[-1]['test_pruned'] * scale:.4f} "
+                  f"full {runs[-1]['test_full'] * scale:.4f}{scale_label} (best epoch {m['best_epoch']})", flush=True)
+            (out / "results.json").write_text(json.dumps(runs, indent=1))
+    assert first is not None and data is not None
+    sizes = "/".join(str(len(s)) for s in (data.train, data.val, data.test))
+    header = (f"{first.data.dataset}, {first.model.arch} ({first.model.model_dump_json()}), {epochs} epochs, "
+              f"seeds {list(seeds)}, {sizes} samples. Test {runs[0]['metric']}{scale_label}, mean +- std over seeds.")
+    table = header + "\n\n" + results_table(runs, modes, scale) + "\n"
+    (out / "results.md").write_text(table)
+    print(table)
+    plot_study(runs, out / "duals.png")
+    return runs
+
+
+def results_table(runs: list[dict[str, Any]], modes: Sequence[str], scale: float = 1.0) -> str:
+    """Markdown table: mode, pruned and full test metric (mean +- std), mean best epoch."""
+    lines = ["| mode | pruned (equivariant) | full (with gamma) | best epoch |", "|---|---|---|---|"]
+    for mode in modes:
+        rs = [r for r in runs if r["mode"] == mode]
+        if not rs:
+            continue
+
+        def ms(key: str) -> str:
+            vals = [r[key] * scale for r in rs]
+            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            return f"{statistics.mean(vals):.4g} +- {sd:.2g}"
+
+        lines.append(f"| {mode} | {ms('test_pruned')} | {ms('test_full')} | "
+                     f"{statistics.mean(r['best_epoch'] for r in rs):.0f} |")
+    return "\n".join(lines)
+
+
+def plot_study(runs: list[dict[str, Any]], path: Path) -> None:
+    """Per-block gamma, multiplier and slack over training for the first seed of each relaxed mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    firsts: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        if r["mode"] != "strict":
+            firsts.setdefault(r["mode"], r)
+    if not firsts:
+        return
+    kinds = ("gamma", "multiplier", "slack")
+    fig, axes = plt.subplots(len(kinds), len(firsts), figsize=(4.5 * len(firsts), 9), squeeze=False)
+    for col, (mode, r) in enumerate(firsts.items()):
+        for row, kind in enumerate(kinds):
+            ax = axes[row][col]
+            keys = sorted({k for rec in r["history"] for k in rec if k.startswith(kind + "/")})
+            for k in keys:
+                ax.plot([rec["epoch"] for rec in r["history"]], [rec.get(k, float("nan")) for rec in r["history"]],
+                        lw=1, label=k.split("/", 1)[1])
+            ax.set_title(f"{mode}: {kind}")
+            ax.set_xlabel("epoch")
+            if not keys:
+                ax.text(0.5, 0.5, f"no {kind}s in {mode} mode", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            elif row == 0:
+                ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
