@@ -169,3 +169,28 @@ def test_resume_overrides_are_stored_in_the_run_config(tmp_path: Path) -> None:
     run = acezoo.train(config, run_dir=tmp_path / "run").run_dir
     acezoo.train(resume=run, overrides=("train.epochs=2",))
     assert acezoo.load_config(run / "config.yaml").train.epochs == 2
+
+
+def test_real_sigint_writes_a_checkpoint_and_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C as a real signal to `acezoo train`: exit 130, a resumable checkpoint, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "sigint"
+    cmd = [sys.executable, "-m", "acezoo", "train", str(ZOO / "egnn_nbody_equality.yaml"),
+           *tiny_overrides(tmp_path, epochs=500), "--run-dir", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.time() + 240
+    while not (run / "history.json").exists():  # at least one epoch done
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "checkpoint written to" in err and "Traceback" not in err
+    assert not list(run.glob(".*.tmp"))  # nothing half-written
+    resumed = acezoo.train(resume=run, overrides=("train.epochs=2",))
+    assert (resumed.run_dir / "metrics.json").is_file()
