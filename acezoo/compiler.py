@@ -79,6 +79,12 @@ class RelaxedModel(nn.Module):
         gammas = {id(g) for g in self.gamma_parameters()}
         return [p for p in self.parameters() if id(p) not in gammas]
 
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of the full model and of its pruned form (without copying the model)."""
+        full = sum(p.numel() for p in self.parameters())
+        branches = sum(p.numel() for b in self.relaxed_blocks().values() for p in b.neq.parameters())
+        return {"full": full, "pruned": full - branches - len(self.relaxed_blocks())}
+
     @contextmanager
     def equivariant_only(self, enabled: bool = True) -> Iterator["RelaxedModel"]:
         """Context in which every gamma is treated as 0 (branches are not evaluated)."""

@@ -37,6 +37,13 @@ def test_per_block_override_keeps_last_layer_strict() -> None:
     assert model.plan["layers.1.h"].mode == "resilient" and model.plan["layers.1.h"].rho == 1.0
 
 
+def test_parameter_counts_match_the_pruned_copy() -> None:
+    model = acezoo.compile_model(EGNNSpec())
+    counts = model.parameter_counts()
+    assert counts["full"] == sum(p.numel() for p in model.parameters())
+    assert counts["pruned"] == sum(p.numel() for p in model.prune().parameters()) < counts["full"]
+
+
 def test_schedule_gammas_are_not_trainable() -> None:
     model = acezoo.compile_model(EGNNSpec(), acezoo.ConstraintBudget(mode="schedule"))
     assert all(not g.requires_grad for g in model.named_gammas().values())

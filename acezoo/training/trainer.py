@@ -148,8 +148,8 @@ class _Trainer:
     def describe(self) -> str:
         """One line: what is trained, on what, where it is written."""
         c, m = self.config, self.model
-        n_full = sum(p.numel() for p in m.parameters())
-        n_eq = sum(p.numel() for p in m.prune().parameters())
+        counts = m.parameter_counts()
+        n_full, n_eq = counts["full"], counts["pruned"]
         sizes = "/".join(str(len(d)) for d in (self.data.train, self.data.val, self.data.test))
         start = f", resuming after epoch {self.epoch}" if self.epoch or self.batch_in_epoch else ""
         return (f"{c.name}: {c.model.arch} ({n_full:,} params, {n_eq:,} when pruned, {len(m.named_gammas())} gammas), "
@@ -305,10 +305,7 @@ class _Trainer:
             "gammas": self.model.gamma_values(),
             "multipliers": self.engine.multipliers(),
             "slacks": self.engine.slacks(),
-            "params": {
-                "full": sum(p.numel() for p in self.model.parameters()),
-                "pruned": sum(p.numel() for p in self.model.prune().parameters()),
-            },
+            "params": self.model.parameter_counts(),
             "wall_time_s": self.wall,
             "device": str(self.device),
         }
