@@ -33,23 +33,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import platform
-import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import nn
 from torch_geometric.data import Batch
 
 from acezoo.archs.egnn import EGNNSpec
+from acezoo.benchmarking import (
+    Row, Stats, Step, environment, interleaved, print_ratios, print_stats, ratio_rows,
+    synchronizer as _synchronizer,
+)
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.constraints import ConstraintBudget
 from acezoo.constraints.engine import PrimalDual
@@ -65,74 +62,12 @@ SPLITS = {"train": 3000, "val": 2000, "test": 2000}
 FRAMES = (30, 40)
 NAIVE_ESTIMATE_S = 0.16  # the quoted per-trajectory cost of a naive simulation loop
 
-Step = Callable[[], Any]
-
 REF_NOTE = """\
   ours vs egnn-pytorch (same dim 64, depth 4, input embedding, edge input q_i q_j, loss, Adam):
     their MLP widths are fixed multiples of dim: edge 130->260->64, node 128->128->64, coordinate
     64->256->1 (ours 130->64->64, 128->64->64, 64->64->1); EGNN_Network adds a LayerNorm on the
     features; dense 5x5 pairs per graph (i = j included) vs our 20 edges; ours adds the velocity
     term phi_v(h_i) v_i and averages coordinate messages (theirs sums)."""
-
-
-# -- timing -------------------------------------------------------------------------------
-@dataclass
-class Stats:
-    """Per-call seconds of one contender: one entry per interleaved sample."""
-
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def iqr(self) -> tuple[float, float]:
-        if len(self.samples) < 2:
-            return self.median, self.median
-        q1, _, q3 = statistics.quantiles(self.samples, n=4)
-        return q1, q3
-
-    def summary(self) -> dict[str, Any]:
-        q1, q3 = self.iqr
-        return {"median_s": self.median, "q1_s": q1, "q3_s": q3, "n": len(self.samples)}
-
-
-def _synchronizer(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
-
-
-def _time_calls(fn: Step, calls: int, sync: Callable[[], None]) -> float:
-    sync()
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    sync()
-    return (time.perf_counter() - t0) / calls
-
-
-def _calls_per_sample(fn: Step, min_sample_s: float, sync: Callable[[], None]) -> int:
-    one = statistics.median(_time_calls(fn, 1, sync) for _ in range(3))
-    return max(1, math.ceil(min_sample_s / one))
-
-
-def interleaved(
-    contenders: dict[str, Step], repeats: int, warmup: int, min_sample_s: float, sync: Callable[[], None]
-) -> dict[str, Stats]:
-    """Time every contender ``repeats`` times, interleaved, the order rotating each round."""
-    names = list(contenders)
-    for _ in range(warmup):
-        for name in names:
-            contenders[name]()
-    calls = {name: _calls_per_sample(contenders[name], min_sample_s, sync) for name in names}
-    stats = {name: Stats() for name in names}
-    for r in range(repeats):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            stats[name].samples.append(_time_calls(contenders[name], calls[name], sync))
-    return stats
 
 
 # -- models and data ----------------------------------------------------------------------
@@ -217,17 +152,6 @@ def egnn_pytorch_step(batch: Batch, seed: int, device: torch.device) -> tuple[St
 
 
 # -- the three comparisons ----------------------------------------------------------------
-@dataclass
-class Row:
-    """One comparison: contender ``a`` over contender ``b``."""
-
-    label: str
-    a: str
-    b: str
-    target: str = ""
-    skipped: str = ""
-
-
 def bench_training(
     batch: Batch, args: argparse.Namespace, device: torch.device
 ) -> tuple[dict[str, Stats], list[Row], dict[str, int]]:
@@ -317,40 +241,6 @@ def bench_generation(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- report -------------------------------------------------------------------------------
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:8.2f}"
-
-
-def print_stats(title: str, stats: dict[str, Stats]) -> None:
-    print(f"\n{title}")
-    print(f"  {'contender':42s} {'median ms':>9s} {'IQR ms':>19s} {'samples':>7s}")
-    for name, s in stats.items():
-        q1, q3 = s.iqr
-        print(f"  {name:42s} {ms(s.median):>9s} {ms(q1)} - {ms(q3).strip():<8s} {len(s.samples):7d}")
-
-
-def ratio_rows(rows: list[Row], stats: dict[str, Stats]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        entry: dict[str, Any] = {"comparison": row.label, "a": row.a, "b": row.b, "target": row.target}
-        if row.skipped:
-            entry["skipped"] = row.skipped
-        else:
-            entry["ratio"] = stats[row.a].median / stats[row.b].median
-        out.append(entry)
-    return out
-
-
-def print_ratios(entries: list[dict[str, Any]]) -> None:
-    print("\nRatios of medians")
-    print(f"  {'comparison':46s} {'ratio':>7s} {'target':>8s}")
-    for e in entries:
-        if "skipped" in e:
-            print(f"  {e['comparison']:46s} {'skipped':>7s} {e['target']:>8s}   ({e['skipped']})")
-        else:
-            print(f"  {e['comparison']:46s} {e['ratio']:7.3f} {e['target']:>8s}")
-
-
 def print_generation(gen: dict[str, Any]) -> None:
     b, n = gen["batched_per_traj"], gen["naive_per_traj"]
     print("\nN-body generation (simulate, 3000/2000/2000 trajectories, frames 30 and 40, no cache)")
@@ -362,12 +252,6 @@ def print_generation(gen: dict[str, Any]) -> None:
     print(f"  speed-up over the measured naive loop: x{gen['naive_total_estimate_s'] / gen['batched_total_s']:.0f}; "
           f"over the quoted 7000 x {NAIVE_ESTIMATE_S} s = {gen['quoted_estimate_s']:.0f} s: "
           f"x{gen['quoted_estimate_s'] / gen['batched_total_s']:.0f}")
-
-
-def environment(device: torch.device) -> dict[str, Any]:
-    return {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
-            "device": str(device), "machine": platform.machine(), "cpus": os.cpu_count()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,0 +1,160 @@
+"""Interleaved timing and reporting shared by the benchmark scripts under ``scripts/``.
+
+Contenders run interleaved (the order rotates every round, so each takes each position
+equally often); each sample is the mean time per call over enough calls to last a minimum
+time; reports give the median and interquartile range per contender and ratios of medians.
+Nothing here asserts a time: these machines are noisy, so benchmarks print ratios measured
+side by side in one run.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Stats", "Row", "Step", "synchronizer", "interleaved", "ratio_rows", "print_stats", "print_ratios",
+    "environment", "ms", "peak_rss_reset", "peak_rss_kib",
+]
+
+Step = Callable[[], Any]
+
+
+@dataclass
+class Stats:
+    """Per-call seconds of one contender: one entry per interleaved sample."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def iqr(self) -> tuple[float, float]:
+        if len(self.samples) < 2:
+            return self.median, self.median
+        q1, _, q3 = statistics.quantiles(self.samples, n=4)
+        return q1, q3
+
+    def summary(self) -> dict[str, Any]:
+        q1, q3 = self.iqr
+        return {"median_s": self.median, "q1_s": q1, "q3_s": q3, "n": len(self.samples)}
+
+
+@dataclass
+class Row:
+    """One comparison: contender ``a`` over contender ``b``."""
+
+    label: str
+    a: str
+    b: str
+    target: str = ""
+    skipped: str = ""
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """A function that waits for queued device work (a no-op on CPU)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def _time_calls(fn: Step, calls: int, sync: Callable[[], None]) -> float:
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / calls
+
+
+def _calls_per_sample(fn: Step, min_sample_s: float, sync: Callable[[], None]) -> int:
+    one = statistics.median(_time_calls(fn, 1, sync) for _ in range(3))
+    return max(1, math.ceil(min_sample_s / one))
+
+
+def interleaved(
+    contenders: dict[str, Step], repeats: int, warmup: int, min_sample_s: float, sync: Callable[[], None]
+) -> dict[str, Stats]:
+    """Time every contender ``repeats`` times, interleaved, the order rotating each round."""
+    names = list(contenders)
+    for _ in range(warmup):
+        for name in names:
+            contenders[name]()
+    calls = {name: _calls_per_sample(contenders[name], min_sample_s, sync) for name in names}
+    stats = {name: Stats() for name in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            stats[name].samples.append(_time_calls(contenders[name], calls[name], sync))
+    return stats
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:8.2f}"
+
+
+def print_stats(title: str, stats: dict[str, Stats], width: int = 42) -> None:
+    print(f"\n{title}")
+    print(f"  {'contender':{width}s} {'median ms':>9s} {'IQR ms':>19s} {'samples':>7s}")
+    for name, s in stats.items():
+        q1, q3 = s.iqr
+        print(f"  {name:{width}s} {ms(s.median):>9s} {ms(q1)} - {ms(q3).strip():<8s} {len(s.samples):7d}")
+
+
+def ratio_rows(rows: list[Row], stats: dict[str, Stats]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        entry: dict[str, Any] = {"comparison": row.label, "a": row.a, "b": row.b, "target": row.target}
+        if row.skipped:
+            entry["skipped"] = row.skipped
+        else:
+            entry["ratio"] = stats[row.a].median / stats[row.b].median
+        out.append(entry)
+    return out
+
+
+def print_ratios(entries: list[dict[str, Any]], width: int = 46) -> None:
+    print("\nRatios of medians")
+    print(f"  {'comparison':{width}s} {'ratio':>7s} {'target':>8s}")
+    for e in entries:
+        if "skipped" in e:
+            print(f"  {e['comparison']:{width}s} {'skipped':>7s} {e['target']:>8s}   ({e['skipped']})")
+        else:
+            print(f"  {e['comparison']:{width}s} {e['ratio']:7.3f} {e['target']:>8s}")
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    return {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
+            "threads": torch.get_num_threads(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
+            "device": str(device), "machine": platform.machine(), "cpus": os.cpu_count()}
+
+
+def peak_rss_reset() -> bool:
+    """Reset this process's peak resident set size (Linux ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_kib() -> int | None:
+    """Peak resident set size of this process since the last reset, in KiB (Linux ``VmHWM``)."""
+    try:
+        with open("/proc/self/status") as f:
+            match = re.search(r"VmHWM:\s+(\d+)", f.read())
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
