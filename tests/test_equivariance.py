@@ -29,9 +29,16 @@ TOL = 1e-10
 
 
 def _build(arch: str, mode: str) -> acezoo.RelaxedModel:
+    """Built under a float64 default dtype: e3nn computes its Clebsch-Gordan and basis
+    constants in the default dtype, and float32 constants would cap the precision at ~1e-9."""
     entry = registry.get_arch(arch)
     torch.manual_seed(0)
-    return acezoo.compile_model(entry.spec(), acezoo.ConstraintBudget(mode=mode, init_gamma=0.7)).double().eval()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return acezoo.compile_model(entry.spec(), acezoo.ConstraintBudget(mode=mode, init_gamma=0.7)).double().eval()
+    finally:
+        torch.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize("mode", MODES)

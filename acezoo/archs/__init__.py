@@ -1,4 +1,5 @@
 """Built-in architectures (importing this module registers them)."""
 from acezoo.archs.egnn import EGNN, EGNNSpec
+from acezoo.archs.se3_transformer import SE3Transformer, SE3TransformerSpec
 
-__all__ = ["EGNN", "EGNNSpec"]
+__all__ = ["EGNN", "EGNNSpec", "SE3Transformer", "SE3TransformerSpec"]

@@ -1,0 +1,281 @@
+"""SE(3)-Transformer (Fuchs, Worrall, Fischer & Welling, NeurIPS 2020) on e3nn, relaxed with ACE.
+
+Node features are irreps ``h_i`` (``c_0 x 0e + c_1 x 1o + ... + c_L x Le``). One layer, for the
+edges ``j -> i`` of the graph with ``r_ij = x_j - x_i``:
+
+    k_ij, v_ij = W_kv [ h_j (x)_{w(|r_ij|, a_ij)} Y(r_ij) ]   (tensor product with spherical
+                                                             harmonics; per-path weights w from
+                                                             a radial MLP of the distance and
+                                                             the edge input a_ij)
+    q_i        = W_q h_i                                     (equivariant linear map)
+    alpha_ij^k = softmax_j ( <q_i^k, k_ij^k> / sqrt(d) )     (invariant dot product, head k)
+    attn_i     = W_o  sum_j alpha_ij^k v_ij^k                 (heads concatenated)
+
+    h_i <- h_i + [ attn(LN h)_i + FFN(LN(h + attn))_i ]  +  gamma * psi(h_i, x_i, v_i)
+
+``LN`` is an equivariant layer norm and ``FFN`` an e3nn gate (SiLU on scalars, sigmoid
+gates on l > 0). The bracket is the equivariant block; ``psi`` is the symmetry-breaking
+branch, an MLP over the flattened irreps features and the raw coordinates and velocities.
+Block names are ``layers.<i>``. Inputs are those of the EGNN (``pos``, ``vel``, ``charge`` or
+``edge_attr``); node inputs are ``|v_i|`` (and ``q_i``) as ``0e`` and ``v_i`` as ``1o``. The
+output is a point per node (``x_i + W h_i`` through a ``1o`` head), a vector or invariants.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from e3nn import o3
+from e3nn.math import soft_one_hot_linspace
+from e3nn.nn import FullyConnectedNet, Gate
+from pydantic import Field, model_validator
+from torch import nn
+from torch_geometric.utils import scatter, softmax
+
+from acezoo.config.base import ArchSpec
+from acezoo.data.graphs import batch_fully_connected_edge_index, knn_edge_index, radius_edge_index
+from acezoo.nn.irreps import EquivariantLayerNorm, degree_irreps, merge_heads, split_heads
+from acezoo.nn.mlp import MLP
+from acezoo.nn.relaxed import Relaxed
+from acezoo.registry import register_arch
+
+__all__ = ["SE3TransformerSpec", "SE3Transformer", "SE3TLayer", "EdgeGeometry", "build_se3_transformer"]
+
+
+class SE3TransformerSpec(ArchSpec):
+    """SE(3)-Transformer with multi-head invariant attention, built on e3nn."""
+
+    arch: Literal["se3_transformer"] = "se3_transformer"
+    layers: int = Field(3, ge=1, description="Number of attention layers.")
+    channels: int | list[int] = Field(
+        16,
+        description="Channels per degree: one number for every degree, or a list [c_0, c_1, ..., c_L] "
+        "(multiplicities of the irreps 0e, 1o, 2e, ...), each >= 1.",
+    )
+    max_degree: int = Field(1, ge=0, le=4, description="Largest degree l of the features and spherical harmonics.")
+    heads: int = Field(4, ge=1, description="Attention heads; must divide the channels of every degree.")
+    radial_basis: int = Field(12, ge=2, description="Gaussian basis functions of the edge length.")
+    radial_hidden: int = Field(32, ge=1, description="Width of the radial MLP that gives the tensor-product weights.")
+    max_radius: float = Field(5.0, gt=0, description="Range covered by the radial basis (lengths beyond it still count).")
+    graph: Literal["data", "fully_connected", "radius", "knn"] = Field(
+        "data",
+        description="Edges: the data set's `edge_index`, all pairs, pairs within `radius`, or the `k` nearest "
+        "(each inside its own graph; built in plain torch).",
+    )
+    radius: float = Field(2.0, gt=0, description="Cut-off distance of `graph: radius`.")
+    k: int = Field(8, ge=1, description="Neighbours per node of `graph: knn`.")
+    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
+        "charge_product",
+        description="Invariant edge input to the radial MLP: `charge_product` (q_i q_j), `edge_attr` (the data "
+        "set's `batch.edge_attr`; needs `graph: data`) or `none`.",
+    )
+    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
+    charge_feature: bool = Field(False, description="Also feed each node's charge q_i as a 0e input feature.")
+    branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
+    output: Literal["position", "vector", "invariant"] = Field(
+        "position",
+        description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
+        "`invariant`: `out_channels` scalars (0e) per node.",
+    )
+    out_channels: int = Field(1, ge=1, description="Scalars per node of `output: invariant`.")
+
+    @property
+    def channels_per_degree(self) -> list[int]:
+        """``[c_0, ..., c_L]``."""
+        if isinstance(self.channels, int):
+            return [self.channels] * (self.max_degree + 1)
+        return list(self.channels)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SE3TransformerSpec":
+        if isinstance(self.channels, list) and len(self.channels) != self.max_degree + 1:
+            raise ValueError(f"channels lists one number per degree 0..max_degree: expected {self.max_degree + 1} "
+                             f"numbers, got {len(self.channels)}")
+        for c in self.channels_per_degree:
+            if c < 1 or c % self.heads:
+                raise ValueError(f"channels ({c}) must be a positive multiple of heads ({self.heads})")
+        if self.edge_input == "edge_attr" and self.graph != "data":
+            raise ValueError("edge_input `edge_attr` needs graph `data` (the data set's edges carry the attributes)")
+        return self
+
+
+class EdgeGeometry(nn.Module):
+    """Edges of a batch and their invariant / spherical-harmonic descriptors."""
+
+    def __init__(self, spec: SE3TransformerSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.irreps_sh = o3.Irreps.spherical_harmonics(spec.max_degree)
+        self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+
+    def edges(self, batch) -> torch.Tensor:  # noqa: ANN001
+        kind = self.spec.graph
+        if kind == "data":
+            return batch.edge_index
+        nodes = batch.batch if getattr(batch, "batch", None) is not None else batch.pos.new_zeros(
+            batch.pos.shape[0], dtype=torch.long)
+        if kind == "fully_connected":
+            return batch_fully_connected_edge_index(nodes)
+        if kind == "radius":
+            return radius_edge_index(batch.pos, nodes, self.spec.radius)
+        return knn_edge_index(batch.pos, nodes, self.spec.k)
+
+    def forward(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # noqa: ANN001
+        """``edge_index``, ``Y(r_ij)`` (E, sh) and the radial-MLP input (E, basis + edge inputs)."""
+        edge_index = self.edges(batch)
+        dst, src = edge_index
+        rel = batch.pos[src] - batch.pos[dst]
+        length = rel.norm(dim=-1)
+        spec = self.spec
+        radial = soft_one_hot_linspace(length, 0.0, spec.max_radius, spec.radial_basis, "gaussian", False)
+        parts = [radial]
+        if spec.edge_input == "charge_product":
+            parts.append(batch.charge[dst] * batch.charge[src])
+        elif spec.edge_input == "edge_attr":
+            parts.append(batch.edge_attr.to(rel.dtype))
+        return edge_index, self.sh(rel), torch.cat(parts, dim=-1)
+
+
+def _tp_paths(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: o3.Irreps) -> tuple[o3.Irreps, list[tuple]]:
+    """'uvu' paths ``h (x) Y -> mid`` keeping only output irreps present in ``allowed``."""
+    keep = {ir for _, ir in allowed}
+    mid, instructions = [], []
+    for i, (mul, ir_in) in enumerate(irreps_in):
+        for j, (_, ir_sh) in enumerate(irreps_sh):
+            for ir_out in ir_in * ir_sh:
+                if ir_out in keep:
+                    instructions.append((i, j, len(mid), "uvu", True))
+                    mid.append((mul, ir_out))
+    mid = o3.Irreps(mid)
+    sorted_mid, perm, _ = mid.sort()
+    instructions = [(a, b, perm[c], mode, w) for a, b, c, mode, w in instructions]
+    return sorted_mid, instructions
+
+
+class Attention(nn.Module):
+    """Multi-head SE(3)-equivariant graph attention (keys/values from a tensor product with Y)."""
+
+    def __init__(self, irreps: o3.Irreps, irreps_sh: o3.Irreps, heads: int, radial_in: int, radial_hidden: int) -> None:
+        super().__init__()
+        self.irreps, self.heads = irreps, heads
+        mid, instructions = _tp_paths(irreps, irreps_sh, irreps)
+        self.tp = o3.TensorProduct(irreps, irreps_sh, mid, instructions, shared_weights=False, internal_weights=False)
+        self.radial = FullyConnectedNet([radial_in, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu)
+        self.to_kv = o3.Linear(mid, irreps + irreps)
+        self.to_q = o3.Linear(irreps, irreps)
+        self.to_out = o3.Linear(irreps, irreps)
+        per_head = sum(mul // heads * ir.dim for mul, ir in irreps)
+        self.scale = per_head ** -0.5
+
+    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor) -> torch.Tensor:
+        dst, src = edge_index
+        kv = self.to_kv(self.tp(h[src], sh, self.radial(radial)))
+        k, v = kv.split(self.irreps.dim, dim=-1)
+        q = self.to_q(h)[dst]
+        qh, kh = split_heads(q, self.irreps, self.heads), split_heads(k, self.irreps, self.heads)
+        logits = sum((a * b).sum(dim=(-2, -1)) for a, b in zip(qh, kh)) * self.scale  # (E, heads)
+        alpha = softmax(logits, dst, num_nodes=h.shape[0])
+        weighted = merge_heads([b * alpha[:, :, None, None] for b in split_heads(v, self.irreps, self.heads)])
+        return self.to_out(scatter(weighted, dst, dim=0, dim_size=h.shape[0], reduce="sum"))
+
+
+class FeedForward(nn.Module):
+    """Equivariant pointwise MLP: linear -> gate (SiLU scalars, sigmoid-gated l > 0) -> linear."""
+
+    def __init__(self, irreps: o3.Irreps) -> None:
+        super().__init__()
+        scalars = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l == 0])
+        gated = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l > 0])
+        gates = o3.Irreps([(gated.num_irreps, "0e")]) if gated.num_irreps else o3.Irreps("")
+        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid] if gated.num_irreps else [], gated)
+        self.lin_in = o3.Linear(irreps, self.gate.irreps_in)
+        self.lin_out = o3.Linear(self.gate.irreps_out, irreps)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.lin_out(self.gate(self.lin_in(h)))
+
+
+class LayerUpdate(nn.Module):
+    """The equivariant residual update of one layer: ``attn(LN h) + FFN(LN(h + attn))``."""
+
+    def __init__(self, irreps: o3.Irreps, irreps_sh: o3.Irreps, heads: int, radial_in: int, radial_hidden: int) -> None:
+        super().__init__()
+        self.norm1 = EquivariantLayerNorm(irreps)
+        self.attn = Attention(irreps, irreps_sh, heads, radial_in, radial_hidden)
+        self.norm2 = EquivariantLayerNorm(irreps)
+        self.ffn = FeedForward(irreps)
+
+    def forward(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001 - shared signature of the block
+        a = self.attn(self.norm1(h), edge_index, sh, radial)
+        return a + self.ffn(self.norm2(h + a))
+
+
+class FlatBranch(nn.Module):
+    """Symmetry-breaking branch: an MLP over the flattened irreps ``h_i`` and raw ``x_i, v_i``."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.mlp = MLP([dim + 6, hidden, dim])
+
+    def forward(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001
+        return self.mlp(torch.cat([h, x, v], dim=-1))
+
+
+class SE3TLayer(nn.Module):
+    """One relaxed SE(3)-Transformer layer (block ``update``)."""
+
+    def __init__(self, irreps: o3.Irreps, irreps_sh: o3.Irreps, spec: SE3TransformerSpec, radial_in: int) -> None:
+        super().__init__()
+        self.update = Relaxed(
+            LayerUpdate(irreps, irreps_sh, spec.heads, radial_in, spec.radial_hidden),
+            FlatBranch(irreps.dim, spec.branch_hidden),
+        )
+
+    def forward(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001
+        return h + self.update(h, x, v, edge_index, sh, radial)
+
+
+class SE3Transformer(nn.Module):
+    """Node inputs ``|v|`` (+ ``q``) as 0e and ``v`` as 1o; output per ``spec.output``."""
+
+    def __init__(self, spec: SE3TransformerSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.irreps = degree_irreps(spec.channels_per_degree)
+        self.geometry = EdgeGeometry(spec)
+        scalars_in = 2 if spec.charge_feature else 1
+        self.irreps_in = o3.Irreps(f"{scalars_in}x0e + 1x1o")
+        self.embed = o3.Linear(self.irreps_in, self.irreps)
+        extra = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
+        radial_in = spec.radial_basis + extra
+        self.layers = nn.ModuleList(SE3TLayer(self.irreps, self.geometry.irreps_sh, spec, radial_in)
+                                    for _ in range(spec.layers))
+        self.irreps_out = o3.Irreps(f"{spec.out_channels}x0e" if spec.output == "invariant" else "1x1o")
+        # no norm before the head: a layer norm would erase the physical scale of the 1o
+        # features (|v|), which a displacement of ~|v| * horizon needs
+        self.head = o3.Linear(self.irreps, self.irreps_out)
+
+    def node_inputs(self, batch) -> torch.Tensor:  # noqa: ANN001
+        v = batch.vel
+        parts = [v.norm(dim=-1, keepdim=True)]
+        if self.spec.charge_feature:
+            parts.append(batch.charge.to(v.dtype))
+        return torch.cat(parts + [v], dim=-1)
+
+    def features(self, batch) -> torch.Tensor:  # noqa: ANN001
+        """The last layer's irreps features ``(n, irreps.dim)``."""
+        edge_index, sh, radial = self.geometry(batch)
+        h = self.embed(self.node_inputs(batch))
+        for layer in self.layers:
+            h = layer(h, batch.pos, batch.vel, edge_index, sh, radial)
+        return h
+
+    def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
+        out = self.head(self.features(batch))
+        return batch.pos + out if self.spec.output == "position" else out
+
+
+@register_arch("se3_transformer", spec=SE3TransformerSpec, symmetry="e3_points")
+def build_se3_transformer(spec: SE3TransformerSpec) -> SE3Transformer:
+    """SE(3)-Transformer (Fuchs et al. 2020) on e3nn: multi-head attention with TP keys/values."""
+    return SE3Transformer(spec)
