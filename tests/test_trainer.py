@@ -46,7 +46,7 @@ def test_every_mode_trains(tmp_path: Path, mode: str) -> None:
     assert (len(gammas) == 0) == (mode == "strict")
     assert any(k.startswith("multiplier/") for k in last) == (mode in ("equality", "tolerance", "resilient"))
     assert any(k.startswith("slack/") for k in last) == (mode == "resilient")
-    assert result.metrics["selected_on"] == ("val_full_mse" if mode == "free" else "val_eq_mse")
+    assert result.metrics["selected_on"] == ("val_full_mse" if mode in ("free", "resilient") else "val_eq_mse")
     for name in ("config.yaml", "model.safetensors", "train_state.safetensors", "history.json", "metrics.json", "gamma_lambda.png"):
         assert (result.run_dir / name).is_file(), name
 

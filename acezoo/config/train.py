@@ -26,7 +26,7 @@ class TrainConfig(StrictModel):
         "auto",
         description="Model selection and early stopping on the validation loss of the equivariant-only "
         "model (gamma treated as 0; the paper's protocol) or of the full model; `auto`: full in `free` "
-        "mode, equivariant otherwise.",
+        "and `resilient` modes (whose deliverable keeps its symmetry breaking), equivariant otherwise.",
     )
     eval_every: int = Field(1, ge=1, description="Validate every this many epochs.")
     device: str = Field("auto", description="`auto` (CUDA if present, else CPU), `cpu`, `cuda` or `cuda:N`.")

@@ -30,9 +30,14 @@ def run_study(
     scale: float = 1.0,
     scale_label: str = "",
 ) -> list[dict[str, Any]]:
-    """Train ``config`` in every mode and seed; write results.json/.md and duals.png to ``out``."""
+    """Train ``config`` in every mode and seed; write results.json/.md and duals.png to ``out``.
+
+    Runs already in ``out/results.json`` with the same mode, seed and epochs are kept and not
+    trained again, so an interrupted study continues where it stopped.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    done = {(r["mode"], r["seed"]): r for r in _previous_runs(out / "results.json", epochs)}
     runs: list[dict[str, Any]] = []
     data = None
     first = None
@@ -41,6 +46,10 @@ def run_study(
             conf = load_config(config, [f"constraints.mode={mode}", f"seed={seed}", f"train.epochs={epochs}",
                                         f"train.patience={epochs}", f"train.output_dir={out / 'runs'}", *overrides])
             first = first or conf
+            if (mode, seed) in done:
+                runs.append(done[(mode, seed)])
+                print(f"{mode:9s} seed {seed}: kept from {out / 'results.json'}", flush=True)
+                continue
             data = data or build_data(conf)  # the same data for every run
             t0 = time.perf_counter()
             result = train(conf, data=data)
@@ -49,11 +58,13 @@ def run_study(
             runs.append({"mode": mode, "seed": seed, "run_dir": str(result.run_dir), "metric": metric,
                          "test_pruned": m["test"]["pruned"][metric], "test_full": m["test"]["full"][metric],
                          "best_epoch": m["best_epoch"], "gammas": m["gammas"], "multipliers": m["multipliers"],
-                         "slacks": m["slacks"], "wall_s": time.perf_counter() - t0, "history": result.history})
+                         "slacks": m["slacks"], "wall_s": time.perf_counter() - t0, "history": result.history,
+                         "epochs": epochs})
             print(f"{mode:9s} seed {seed}: test {metric} pruned {runs[-1]['test_pruned'] * scale:.4f} "
                   f"full {runs[-1]['test_full'] * scale:.4f}{scale_label} (best epoch {m['best_epoch']})", flush=True)
             (out / "results.json").write_text(json.dumps(runs, indent=1))
-    assert first is not None and data is not None
+    assert first is not None
+    data = data or build_data(first)
     sizes = "/".join(str(len(s)) for s in (data.train, data.val, data.test))
     header = (f"{first.data.dataset}, {first.model.arch} ({first.model.model_dump_json()}), {epochs} epochs, "
               f"seeds {list(seeds)}, {sizes} samples. Test {runs[0]['metric']}{scale_label}, mean +- std over seeds.")
@@ -62,6 +73,13 @@ def run_study(
     print(table)
     plot_study(runs, out / "duals.png")
     return runs
+
+
+def _previous_runs(path: Path, epochs: int) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    runs = json.loads(path.read_text())
+    return [r for r in runs if r.get("epochs", len(r.get("history", []))) == epochs]
 
 
 def results_table(runs: list[dict[str, Any]], modes: Sequence[str], scale: float = 1.0) -> str:

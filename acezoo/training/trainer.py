@@ -35,7 +35,7 @@ from acezoo.errors import CheckpointError, ConfigError, TrainingDiverged
 from acezoo.hub.card import write_card
 from acezoo.hub.tracking import RunTracker
 from acezoo.io.tree import load_tree, save_tree
-from acezoo.symmetry import equivariance_error, get_symmetry
+from acezoo.symmetry import equivariance_error, symmetry_for
 from acezoo.training import checkpoint as ckpt
 from acezoo.training.batches import collate, epoch_batches
 from acezoo.training.device import resolve_device
@@ -108,7 +108,7 @@ def _new_run_dir(config: ZooConfig) -> Path:
 def _select_key(config: ZooConfig) -> str:
     choice = config.train.select_on
     if choice == "auto":
-        choice = "full" if config.constraints.mode == "free" else "equivariant"
+        choice = "full" if config.constraints.mode in ("free", "resilient") else "equivariant"
     return "val_full" if choice == "full" else "val_eq"
 
 
@@ -130,7 +130,7 @@ class _Trainer:
         make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
         self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch)
         self.loader_gen = torch.Generator().manual_seed(config.seed)
-        self.symmetry = get_symmetry(registry.get_arch(config.model.arch).symmetry)
+        self.symmetry = symmetry_for(config.model)
         self.eq_batch = collate(self.data.val, torch.arange(min(len(self.data.val), 100))).to(self.device)
         self.select_key = _select_key(config)
         # progress of the run
