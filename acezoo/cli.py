@@ -19,8 +19,8 @@ __all__ = ["main"]
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
     test = metrics["test"]
-    name = next(iter(test["pruned"]))
-    print(f"test {name}: pruned (equivariant) {test['pruned'][name]:.6g} | full (with gamma) {test['full'][name]:.6g}")
+    for name in test["pruned"]:
+        print(f"test {name}: pruned (equivariant) {test['pruned'][name]:.6g} | full (with gamma) {test['full'][name]:.6g}")
     if "equivariance_error" in metrics:
         e = metrics["equivariance_error"]
         print(f"equivariance error: pruned {e['pruned']:.2e} | full {e['full']:.2e}")
@@ -67,8 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from acezoo import registry
-    from acezoo.symmetry import get_symmetry
+    from acezoo.symmetry import symmetry_for
     from acezoo.training.checkpoint import load_run
     from acezoo.training.device import resolve_device
     from acezoo.training.evaluate import score
@@ -79,7 +78,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = model.to(device)
     data = build_data(config)
     split = getattr(data, args.split)
-    sym = get_symmetry(registry.get_arch(config.model.arch).symmetry)
+    sym = symmetry_for(config.model)
     metrics = score(model, split, data.task, sym, device, max(500, config.train.batch_size))
     metrics["gammas"] = model.gamma_values()
     if args.json:

@@ -17,7 +17,10 @@ from torch_geometric.data import Batch
 from acezoo.data.graphs import fully_connected_edge_index
 from acezoo.data.tensor_graphs import GraphTensorDataset
 
-__all__ = ["Symmetry", "E3Points", "get_symmetry", "SYMMETRIES", "equivariance_error", "random_orthogonal"]
+__all__ = [
+    "Symmetry", "E3Points", "ImageGroup", "get_symmetry", "symmetry_for", "SYMMETRIES", "equivariance_error",
+    "random_orthogonal",
+]
 
 
 def random_orthogonal(generator: torch.Generator, dtype: torch.dtype, reflect: bool | None = None) -> torch.Tensor:
@@ -32,9 +35,17 @@ def random_orthogonal(generator: torch.Generator, dtype: torch.dtype, reflect: b
 
 
 class Symmetry(ABC):
-    """A group acting on an architecture's inputs and outputs."""
+    """A group acting on an architecture's inputs and outputs.
+
+    ``actions`` names the kinds of group element the tests check separately (keyword
+    arguments of :meth:`sample`); the symmetry-breaking branch of a relaxed model must break
+    those in ``broken_by_branch`` and keep those in ``kept_by_branch``.
+    """
 
     name: str
+    actions: dict[str, dict[str, Any]] = {}
+    broken_by_branch: tuple[str, ...] = ()
+    kept_by_branch: tuple[str, ...] = ()
 
     @abstractmethod
     def example_input(self, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> Any:
@@ -71,6 +82,16 @@ class E3Points(Symmetry):
     name: str = "e3_points"
     points: tuple[str, ...] = ("pos", "y")
     vectors: tuple[str, ...] = ("vel",)
+    actions = {
+        "rotation": dict(rotate=True, reflect=False, translate=False, permute=False),
+        "reflection": dict(rotate=False, reflect=True, translate=False, permute=False),
+        "roto-reflection": dict(rotate=True, reflect=True, translate=False, permute=False),
+        "translation": dict(rotate=False, reflect=False, translate=True, permute=False),
+        "permutation": dict(rotate=False, reflect=False, translate=False, permute=True),
+        "all": dict(rotate=True, reflect=None, translate=True, permute=True),
+    }
+    broken_by_branch = ("rotation", "translation")
+    kept_by_branch = ("permutation",)  # the branch is applied node by node
 
     def example_input(self, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> Batch:
         graphs, nodes = 3, 5
@@ -128,14 +149,86 @@ class E3Points(Symmetry):
         return output[g.perm] @ g.rotation.T + g.translation
 
 
-SYMMETRIES: dict[str, Callable[[], Symmetry]] = {"e3_points": E3Points}
+@dataclass
+class ImageElement:
+    rot: int  # number of counter-clockwise quarter turns
+    flip: bool  # mirror the last axis first
 
 
-def get_symmetry(name: str) -> Symmetry:
-    """The symmetry registered under ``name``."""
+@dataclass
+class ImageGroup(Symmetry):
+    """The square's rotations (``C4``) or rotations and mirrors (``D4``) on images.
+
+    Inputs are batches with ``x`` of shape ``(B, C, H, W)``; the element ``(r, m)`` acts as
+    ``rot90^r o flip^m`` on the last two axes. Outputs are either ``invariant`` (logits,
+    unchanged) or ``image`` (transformed like the input).
+    """
+
+    name: str = "image_group"
+    group: str = "C4"
+    channels: int = 1
+    size: int = 9
+    output: str = "invariant"
+
+    def __post_init__(self) -> None:
+        self.actions = {"rot90": dict(rotate=True, reflect=False)}
+        if self.group == "D4":
+            self.actions["flip"] = dict(rotate=False, reflect=True)
+            self.actions["roto-flip"] = dict(rotate=True, reflect=True)
+        self.actions["all"] = dict(rotate=True, reflect=None)
+        self.broken_by_branch = ("rot90",)
+        self.kept_by_branch = ()
+
+    def example_input(self, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> Any:
+        from acezoo.data.images import ImageBatch
+
+        x = torch.randn(3, self.channels, self.size, self.size, generator=generator, dtype=dtype)
+        return ImageBatch(x=x, y=torch.zeros(3, dtype=torch.long))
+
+    def sample(self, inputs: Any, generator: torch.Generator, rotate: bool = True, reflect: bool | None = None,
+               **_: Any) -> ImageElement:
+        rot = int(torch.randint(1, 4, (), generator=generator)) if rotate else 0
+        if reflect is None:
+            reflect = self.group == "D4" and bool(torch.rand((), generator=generator) < 0.5)
+        if reflect and self.group != "D4":
+            raise ValueError(f"{self.group} has no reflections")
+        return ImageElement(rot, bool(reflect))
+
+    @staticmethod
+    def transform(x: torch.Tensor, g: ImageElement) -> torch.Tensor:
+        if g.flip:
+            x = torch.flip(x, dims=(-1,))
+        return torch.rot90(x, g.rot, dims=(-2, -1))
+
+    def act_input(self, inputs: Any, g: ImageElement) -> Any:
+        return inputs.replace(x=self.transform(inputs.x, g))
+
+    def act_output(self, output: torch.Tensor, g: ImageElement) -> torch.Tensor:
+        return output if self.output == "invariant" else self.transform(output, g)
+
+
+def _image_group(spec: Any = None) -> ImageGroup:
+    if spec is None:
+        return ImageGroup()
+    return ImageGroup(group=spec.group, channels=spec.in_channels, size=9,
+                      output="invariant" if spec.head == "classify" else "image")
+
+
+SYMMETRIES: dict[str, Callable[..., Symmetry]] = {"e3_points": lambda spec=None: E3Points(), "image_group": _image_group}
+
+
+def get_symmetry(name: str, spec: Any = None) -> Symmetry:
+    """The symmetry registered under ``name``, specialised to an architecture ``spec`` if given."""
     if name not in SYMMETRIES:
         raise KeyError(f"unknown symmetry {name!r}; known: {', '.join(SYMMETRIES)}")
-    return SYMMETRIES[name]()
+    return SYMMETRIES[name](spec)
+
+
+def symmetry_for(spec: Any) -> Symmetry:
+    """The symmetry of the registered architecture that ``spec`` (an ``ArchSpec``) describes."""
+    from acezoo import registry
+
+    return get_symmetry(registry.get_arch(spec.arch).symmetry, spec)
 
 
 @torch.no_grad()

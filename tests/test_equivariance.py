@@ -14,17 +14,9 @@ import torch
 import acezoo
 from acezoo import registry
 from acezoo.config.constraints import MODES
-from acezoo.symmetry import equivariance_error, get_symmetry
+from acezoo.symmetry import equivariance_error, get_symmetry, symmetry_for
 
 ARCHS = sorted(registry.architectures())
-ACTIONS = {
-    "rotation": dict(rotate=True, reflect=False, translate=False, permute=False),
-    "reflection": dict(rotate=False, reflect=True, translate=False, permute=False),
-    "roto-reflection": dict(rotate=True, reflect=True, translate=False, permute=False),
-    "translation": dict(rotate=False, reflect=False, translate=True, permute=False),
-    "permutation": dict(rotate=False, reflect=False, translate=False, permute=True),
-    "all": dict(rotate=True, reflect=None, translate=True, permute=True),
-}
 TOL = 1e-10
 
 
@@ -45,10 +37,10 @@ def _build(arch: str, mode: str) -> acezoo.RelaxedModel:
 @pytest.mark.parametrize("arch", ARCHS)
 def test_pruned_model_is_exactly_equivariant(arch: str, mode: str) -> None:
     model = _build(arch, mode)
-    sym = get_symmetry(registry.get_arch(arch).symmetry)
+    sym = symmetry_for(registry.get_arch(arch).spec())
     x = sym.example_input(torch.Generator().manual_seed(1))
     pruned = model.prune()
-    for name, action in ACTIONS.items():
+    for name, action in sym.actions.items():
         err = equivariance_error(pruned, x, sym, torch.Generator().manual_seed(2), **action)
         assert err < TOL, f"pruned {arch}/{mode} not equivariant under {name}: {err:.3e}"
         with model.equivariant_only():
@@ -61,20 +53,20 @@ def test_pruned_model_is_exactly_equivariant(arch: str, mode: str) -> None:
 def test_full_model_breaks_symmetry_when_gamma_nonzero(arch: str, mode: str) -> None:
     model = _build(arch, mode)
     assert model.named_gammas(), "a relaxed mode must leave gammas"
-    sym = get_symmetry(registry.get_arch(arch).symmetry)
+    sym = symmetry_for(registry.get_arch(arch).spec())
     x = sym.example_input(torch.Generator().manual_seed(1))
-    for name in ("rotation", "translation"):
-        err = equivariance_error(model, x, sym, torch.Generator().manual_seed(2), **ACTIONS[name])
+    for name in sym.broken_by_branch:
+        err = equivariance_error(model, x, sym, torch.Generator().manual_seed(2), **sym.actions[name])
         assert err > 1e-4, f"full {arch}/{mode} should break {name} symmetry (gamma=0.7): {err:.3e}"
-    # a permutation is still a symmetry of the per-node branch
-    err = equivariance_error(model, x, sym, torch.Generator().manual_seed(2), **ACTIONS["permutation"])
-    assert err < TOL
+    for name in sym.kept_by_branch:  # e.g. a permutation is still a symmetry of a per-node branch
+        err = equivariance_error(model, x, sym, torch.Generator().manual_seed(2), **sym.actions[name])
+        assert err < TOL, f"full {arch}/{mode} should keep {name} symmetry: {err:.3e}"
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_gamma_zero_full_model_equals_pruned(arch: str) -> None:
     model = _build(arch, "equality")
-    sym = get_symmetry(registry.get_arch(arch).symmetry)
+    sym = symmetry_for(registry.get_arch(arch).spec())
     x = sym.example_input(torch.Generator().manual_seed(3))
     with torch.no_grad():
         for g in model.named_gammas().values():
