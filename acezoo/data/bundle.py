@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["DataBundle", "RegressionTask"]
+__all__ = ["DataBundle", "RegressionTask", "ClassificationTask", "Task"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,31 @@ class RegressionTask:
         return {self.metric: (float(err.sum()), err.numel())}
 
 
+@dataclass(frozen=True)
+class ClassificationTask:
+    """Cross-entropy classification of the labels ``batch.<target>`` from logits.
+
+    The selection metric is the error rate ``1 - accuracy`` (lower is better, like every
+    acezoo metric); ``accuracy`` and the mean negative log-likelihood ``nll`` are reported too.
+    """
+
+    target: str = "y"
+    metric: str = "error"
+
+    def loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(pred, getattr(batch, self.target))
+
+    def metric_sums(self, pred: torch.Tensor, batch: Any) -> dict[str, tuple[float, int]]:
+        labels = getattr(batch, self.target)
+        right = int((pred.detach().argmax(dim=-1) == labels).sum())
+        nll = float(torch.nn.functional.cross_entropy(pred.detach(), labels, reduction="sum"))
+        n = labels.numel()
+        return {self.metric: (float(n - right), n), "accuracy": (float(right), n), "nll": (nll, n)}
+
+
+Task = RegressionTask | ClassificationTask
+
+
 @dataclass
 class DataBundle:
     """Train/validation/test splits plus the task."""
@@ -34,5 +59,5 @@ class DataBundle:
     train: Dataset
     val: Dataset
     test: Dataset
-    task: RegressionTask = field(default_factory=RegressionTask)
+    task: Task = field(default_factory=RegressionTask)
     info: dict[str, Any] = field(default_factory=dict)

@@ -11,11 +11,7 @@ parameter that affects them.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
@@ -26,10 +22,10 @@ from pydantic import Field, model_validator
 
 from acezoo.config.base import DatasetSpec
 from acezoo.data.bundle import DataBundle, RegressionTask
+from acezoo.data.cache import cache_path, cached_arrays
 from acezoo.data.graphs import fully_connected_edge_index
 from acezoo.data.nbody_sim import NBodyParams, simulate
 from acezoo.data.tensor_graphs import GraphTensorDataset
-from acezoo.paths import data_home
 from acezoo.registry import register_dataset
 
 __all__ = ["NBodySpec", "build_nbody", "load_split"]
@@ -68,9 +64,8 @@ class NBodySpec(DatasetSpec):
 
 
 def _cache_path(params: NBodyParams, n: int, seed: int, frames: tuple[int, int]) -> Path:
-    key = json.dumps({"params": asdict(params), "n": n, "seed": seed, "frames": frames, "v": 1}, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return data_home() / "nbody" / f"charged_n{n}_s{seed}_{digest}.npz"
+    key = {"params": asdict(params), "n": n, "seed": seed, "frames": frames, "v": 1}
+    return cache_path("nbody", f"charged_n{n}_s{seed}", key)
 
 
 def load_split(spec: NBodySpec, split: str, progress: bool = False) -> dict[str, np.ndarray]:
@@ -79,27 +74,12 @@ def load_split(spec: NBodySpec, split: str, progress: bool = False) -> dict[str,
     seed = spec.seed * 1000 + _SPLIT_OFFSET[split]
     frames = (spec.frame_in, spec.frame_out)
     params = spec.params()
-    path = _cache_path(params, n, seed, frames)
-    if path.exists():
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    traj = simulate(n, seed=seed, params=params, frames=frames, progress=progress)
-    arrays = {
-        "pos_in": traj.pos[:, 0],
-        "vel_in": traj.vel[:, 0],
-        "pos_out": traj.pos[:, 1],
-        "charge": traj.charge,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return arrays
+
+    def make() -> dict[str, np.ndarray]:
+        traj = simulate(n, seed=seed, params=params, frames=frames, progress=progress)
+        return {"pos_in": traj.pos[:, 0], "vel_in": traj.vel[:, 0], "pos_out": traj.pos[:, 1], "charge": traj.charge}
+
+    return cached_arrays(_cache_path(params, n, seed, frames), make)
 
 
 def _to_dataset(arrays: dict[str, np.ndarray]) -> GraphTensorDataset:
