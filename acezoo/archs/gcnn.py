@@ -1,0 +1,148 @@
+"""Group-equivariant CNN (Cohen & Welling 2016) for p4 (C4) and p4m (D4), relaxed with ACE.
+
+A lifting convolution maps an image ``(B, C, H, W)`` to group feature maps ``(B, C, G, H, W)``;
+group convolutions map those to group feature maps (see :mod:`acezoo.nn.group_conv` for the
+exact group action). Each conv layer is relaxed by a parallel *ordinary* ``Conv2d`` on the same
+input (flattened over the group axis) with the same output shape, evaluated fused with the
+group convolution as one conv (:class:`RelaxedGroupConv`)::
+
+    f_l <- ReLU( BN_G( conv_G(f_{l-1}) + gamma_l * conv(f_{l-1}) ) )
+
+``BN_G`` shares its statistics over the group axis. Heads: ``classify`` pools over the group
+(max or mean) and over space, then a linear layer gives logits, which are *invariant* under
+the group; ``dense`` applies a group convolution to ``out_channels`` and averages over the
+group, giving an image that transforms like the input (*equivariant*), plus the input itself
+when ``residual`` (predict the change). Block names: ``lift``, ``layers.<i>``.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from acezoo.config.base import ArchSpec
+from acezoo.nn.group_conv import GroupBatchNorm, GroupConv2d, LiftingConv2d, get_group, group_pool
+from acezoo.nn.relaxed import Relaxed
+from acezoo.registry import register_arch
+
+__all__ = ["GCNNSpec", "GCNN", "RelaxedGroupConv", "build_gcnn"]
+
+
+class GCNNSpec(ArchSpec):
+    """Group CNN on p4 / p4m with an invariant classification or an equivariant dense head."""
+
+    arch: Literal["gcnn"] = "gcnn"
+    group: Literal["C4", "D4"] = Field("C4", description="C4 (p4: rotations by 90 degrees) or D4 (p4m: and mirrors).")
+    in_channels: int = Field(1, ge=1, description="Input image channels.")
+    channels: int = Field(8, ge=1, description="Channels per group element of the hidden feature maps.")
+    layers: int = Field(3, ge=1, description="Conv layers, the lifting convolution included.")
+    kernel_size: int = Field(3, ge=1, description="Odd filter size of every conv layer.")
+    head: Literal["classify", "dense"] = Field(
+        "classify", description="`classify`: invariant logits; `dense`: an equivariant image of `out_channels`."
+    )
+    num_classes: int = Field(10, ge=2, description="Classes of the `classify` head.")
+    out_channels: int = Field(1, ge=1, description="Output channels of the `dense` head.")
+    residual: bool = Field(True, description="`dense` head: add the input to the output (needs in == out channels).")
+    pool: Literal["max", "mean"] = Field("max", description="Pooling over the group axis in the `classify` head.")
+    @model_validator(mode="after")
+    def _check(self) -> "GCNNSpec":
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (exact rotations of the filters), got {self.kernel_size}")
+        if self.head == "dense" and self.residual and self.in_channels != self.out_channels:
+            raise ValueError("residual dense head needs in_channels == out_channels")
+        return self
+
+
+class LiftingBranch(nn.Module):
+    """Symmetry-breaking branch of the lifting layer: an ordinary ``Conv2d`` to ``C_out * G`` maps."""
+
+    def __init__(self, c_in: int, c_out: int, order: int, k: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out * order, k, padding=k // 2)
+        self.c_out, self.order = c_out, order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y.view(y.shape[0], self.c_out, self.order, *y.shape[-2:])
+
+
+class GroupBranch(nn.Module):
+    """Symmetry-breaking branch of a group conv: an ordinary ``Conv2d`` over all ``C_in * G``
+    input maps (flattened channel-major, as the group conv's filter bank reads them)."""
+
+    def __init__(self, c_in: int, c_out: int, order: int, k: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in * order, c_out * order, k, padding=k // 2)
+        self.c_out, self.order = c_out, order
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        y = self.conv(f.flatten(1, 2))
+        return y.view(y.shape[0], self.c_out, self.order, *y.shape[-2:])
+
+
+class RelaxedGroupConv(Relaxed):
+    """A relaxed (lifting or group) convolution evaluated as ONE convolution.
+
+    The equivariant conv and its branch are both convolutions of the same input with the same
+    output layout, so by linearity
+
+        conv(x, W_G) + gamma * conv(x, W_b) = conv(x, W_G + gamma * W_b),
+
+    and ACE costs one filter-bank addition per step instead of a second convolution.
+    ``equivariant_only`` and pruning (which keeps ``eq``) work as for every :class:`Relaxed`.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.equivariant_only:
+            return self.eq(x)
+        eq, branch = self.eq, self.neq.conv
+        G = eq.group.order
+        bank = eq.filter_bank() + self.gamma * branch.weight
+        bias = branch.bias * self.gamma
+        if eq.bias is not None:
+            bias = bias + eq.bias.repeat_interleave(G)
+        flat = x if x.dim() == 4 else x.flatten(1, 2)
+        out = torch.nn.functional.conv2d(flat, bank, bias, padding=eq.padding)
+        return out.view(out.shape[0], eq.out_channels, G, *out.shape[-2:])
+
+
+class GCNN(nn.Module):
+    """Lifting + group convolutions (each relaxed), group batch norm, ReLU, and a head."""
+
+    def __init__(self, spec: GCNNSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        g, c, k = get_group(spec.group), spec.channels, spec.kernel_size
+        self.lift = RelaxedGroupConv(LiftingConv2d(spec.in_channels, c, k, g),
+                                     LiftingBranch(spec.in_channels, c, g.order, k))
+        self.layers = nn.ModuleList(
+            RelaxedGroupConv(GroupConv2d(c, c, k, g), GroupBranch(c, c, g.order, k)) for _ in range(spec.layers - 1)
+        )
+        self.norms = nn.ModuleList(GroupBatchNorm(c, g) for _ in range(spec.layers))
+        if spec.head == "classify":
+            self.out = nn.Linear(c, spec.num_classes)
+        else:
+            self.out = GroupConv2d(c, spec.out_channels, k, g)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Group feature maps ``(B, channels, G, H, W)`` after the last conv layer."""
+        f = torch.relu(self.norms[0](self.lift(x)))
+        for layer, norm in zip(self.layers, self.norms[1:]):
+            f = torch.relu(norm(layer(f)))
+        return f
+
+    def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
+        x = batch.x
+        f = self.features(x)
+        if self.spec.head == "classify":
+            return self.out(group_pool(f, self.spec.pool).mean(dim=(-2, -1)))
+        y = self.out(f).mean(dim=2)
+        return x + y if self.spec.residual else y
+
+
+@register_arch("gcnn", spec=GCNNSpec, symmetry="image_group")
+def build_gcnn(spec: GCNNSpec) -> GCNN:
+    """Group-equivariant CNN (p4 / p4m) with lifting and group convolutions (Cohen & Welling 2016)."""
+    return GCNN(spec)
