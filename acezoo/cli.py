@@ -103,7 +103,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print("architectures:")
     for name, e in sorted(registry.architectures().items()):
-        print(f"  {name:16s} symmetry={e.symmetry:10s} {e.description}")
+        print(f"  {name:16s} symmetry={e.symmetry:12s} {e.description}")
     print("datasets:")
     for name, e in sorted(registry.datasets().items()):
         print(f"  {name:16s} {e.description}")

@@ -19,6 +19,16 @@ _TASKS = {
 }
 
 
+def _dataset_description(name: str) -> str:
+    """The registered data set's one-line description (its name if it has none)."""
+    from acezoo import registry
+
+    try:
+        return f"{name}: {registry.get_dataset(name).description}".rstrip(": ")
+    except KeyError:
+        return name
+
+
 def git_commit() -> str:
     """The commit of the acezoo source tree, or ``unknown`` outside a git checkout."""
     root = Path(__file__).resolve().parents[2]
@@ -40,7 +50,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
     """Write ``run_dir/README.md`` describing the model, its data, protocol and measured metrics."""
     c, m = config, metrics
     data = c.data.model_dump(mode="json")
-    task = _TASKS.get(c.data.dataset, c.data.dataset)
+    task = _TASKS.get(c.data.dataset) or _dataset_description(c.data.dataset)
     if data.get("field_strength"):
         task += f" With a constant external field of strength {data['field_strength']} along {data['field_direction']} (partially symmetric)."
     metric_names = list(m["test"]["pruned"])
