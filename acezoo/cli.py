@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"\ninterrupted at epoch {exc.epoch}, step {exc.step}; checkpoint written to {exc.run_dir}", file=sys.stderr)
         print(f"continue with: acezoo train --resume {exc.run_dir}", file=sys.stderr)
         return 130
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+        return 0
     m = result.metrics
     print(f"run: {result.run_dir}")
     print(f"selected epoch {m['best_epoch']} of {m['epochs_run']} on {m['selected_on']} = {m['best_value']:.6g} "

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import Dataset
 from torch_geometric.data import Batch
 
-__all__ = ["collate", "epoch_batches", "eval_batches"]
+__all__ = ["collate", "epoch_indices", "epoch_batches", "eval_batches"]
 
 
 def collate(dataset: Dataset, indices: torch.Tensor) -> Batch:
@@ -18,17 +18,25 @@ def collate(dataset: Dataset, indices: torch.Tensor) -> Batch:
     return Batch.from_data_list([dataset[int(i)] for i in indices])
 
 
-def epoch_batches(
-    dataset: Dataset, batch_size: int, generator: torch.Generator, skip: int = 0
-) -> Iterator[Batch]:
-    """Shuffled batches of one epoch; the order is drawn from ``generator`` once, up front.
+def epoch_indices(
+    n: int, batch_size: int, generator: torch.Generator, skip: int = 0
+) -> Iterator[torch.Tensor]:
+    """Index batches of one shuffled epoch; the order is drawn from ``generator`` once, up front.
 
     ``skip`` drops the first batches (used to resume exactly in the middle of an epoch).
     """
-    order = torch.randperm(len(dataset), generator=generator)
+    order = torch.randperm(n, generator=generator)
     for i, idx in enumerate(order.split(batch_size)):
         if i >= skip:
-            yield collate(dataset, idx)
+            yield idx
+
+
+def epoch_batches(
+    dataset: Dataset, batch_size: int, generator: torch.Generator, skip: int = 0
+) -> Iterator[Batch]:
+    """Shuffled batches of one epoch (see :func:`epoch_indices`)."""
+    for idx in epoch_indices(len(dataset), batch_size, generator, skip):
+        yield collate(dataset, idx)
 
 
 def eval_batches(dataset: Dataset, batch_size: int) -> Iterator[Batch]:

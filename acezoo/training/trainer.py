@@ -4,7 +4,8 @@ Per epoch: primal-dual steps over shuffled mini-batches (see :mod:`acezoo.constr
 then validation of the equivariant-only model (gamma treated as 0) and of the full model,
 the full model's equivariance error, and every gamma, multiplier and slack. Model selection
 and early stopping use the equivariant-only validation loss by default (the full model's in
-``free`` mode, whose deliverable is the full model; ``train.select_on`` chooses). At the end the selected weights are scored on
+``free`` and ``resilient`` modes, whose deliverable is the full model; ``train.select_on``
+chooses). At the end the selected weights are scored on
 the test split, pruned (branches removed) and full.
 
 A checkpoint of the whole training state is written after every epoch and on Ctrl-C, and
@@ -37,8 +38,9 @@ from acezoo.hub.tracking import RunTracker
 from acezoo.io.tree import load_tree, save_tree
 from acezoo.symmetry import equivariance_error, symmetry_for
 from acezoo.training import checkpoint as ckpt
-from acezoo.training.batches import collate, epoch_batches
+from acezoo.training.batches import collate, epoch_indices
 from acezoo.training.device import resolve_device
+from acezoo.training.distributed import DistContext, init_from_env, shard
 from acezoo.training.evaluate import evaluate, score
 
 __all__ = ["train", "TrainResult", "TrainingInterrupted", "build_data"]
@@ -60,6 +62,7 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     model: RelaxedModel = field(repr=False)
+    final_state: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def build_data(config: ZooConfig) -> DataBundle:
@@ -115,14 +118,18 @@ def _select_key(config: ZooConfig) -> str:
 class _Trainer:
     """State and steps of one training run (the public entry point is :func:`train`)."""
 
-    def __init__(self, config: ZooConfig, run_dir: Path, data: DataBundle | None, progress: bool | None) -> None:
+    def __init__(self, config: ZooConfig, run_dir: Path, data: DataBundle | None, progress: bool | None,
+                 dist: DistContext | None = None) -> None:
         self.config = config
         self.run_dir = run_dir
         tc = config.train
         if tc.num_threads:
             torch.set_num_threads(tc.num_threads)
+        self.dist = dist or DistContext()
         self.device = resolve_device(tc.device)
-        self.progress = tc.progress if progress is None else progress
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.progress = (tc.progress if progress is None else progress) and self.dist.is_main
         _seed_everything(config.seed)
         self.model = compile_model(config).to(self.device)  # config errors surface before data work
         self.data = data if data is not None else build_data(config)
@@ -175,7 +182,8 @@ class _Trainer:
         }
 
     def save_state(self) -> None:
-        save_tree(self.run_dir / ckpt.STATE_FILE, self.state())
+        if self.dist.is_main:
+            save_tree(self.run_dir / ckpt.STATE_FILE, self.state())
 
     def load_state(self, path: Path) -> None:
         try:
@@ -203,6 +211,17 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return lambda: torch.nn.utils.clip_grad_norm_(params, clip)
 
+    def _sync_then(self, clip: Callable[[], None] | None, params: list[torch.nn.Parameter], n_local: float,
+                   n_global: int) -> Callable[[], None]:
+        """Between backward and the primal step: combine the ranks' gradients, then clip."""
+
+        def hook() -> None:
+            self.dist.sync_gradients(params, n_local, n_global)
+            if clip is not None:
+                clip()
+
+        return hook
+
     def run_epoch(self, on_step: Callable[[int, int], None] | None) -> tuple[float, float]:
         tc, task = self.config.train, self.data.task
         if self.batch_in_epoch == 0:
@@ -211,10 +230,16 @@ class _Trainer:
             self.loader_gen.set_state(self.epoch_gen_state)
         self.model.train()
         clip = self._clip()
-        for batch in epoch_batches(self.data.train, tc.batch_size, self.loader_gen, skip=self.batch_in_epoch):
-            batch = batch.to(self.device, non_blocking=True)
+        params = [p for p in self.model.parameters() if p.requires_grad] + [self.engine.slack]
+        for idx in epoch_indices(len(self.data.train), tc.batch_size, self.loader_gen, skip=self.batch_in_epoch):
+            local = shard(idx, self.dist)
+            weight = 1.0
+            if len(local) == 0:  # a last global batch smaller than the world: contribute nothing
+                local, weight = idx[:1], 0.0
+            batch = collate(self.data.train, local).to(self.device, non_blocking=True)
+            hook = self._sync_then(clip, params, len(local) * weight, len(idx)) if self.dist.enabled else clip
             try:
-                result = self.engine.step(lambda: task.loss(self.model(batch), batch), clip)
+                result = self.engine.step(lambda: task.loss(self.model(batch), batch), hook)
             except FloatingPointError as exc:
                 raise TrainingDiverged(
                     f"training diverged at epoch {self.epoch + 1}, step {self.batch_in_epoch + 1}: {exc}. "
@@ -269,7 +294,8 @@ class _Trainer:
                     if value < self.best["value"]:
                         self.best = {"value": value, "epoch": self.epoch}
                         self.bad_epochs = 0
-                        ckpt.save_weights(self.run_dir / ckpt.WEIGHTS_FILE, self.model.state_dict())
+                        if self.dist.is_main:
+                            ckpt.save_weights(self.run_dir / ckpt.WEIGHTS_FILE, self.model.state_dict())
                     else:
                         self.bad_epochs += tc.eval_every
                 self.wall += time.perf_counter() - start
@@ -278,20 +304,28 @@ class _Trainer:
                 if self.tracker is not None:
                     self.tracker.log_epoch(record)
                 self.save_state()
-                ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
+                if self.dist.is_main:
+                    ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
                 bar.update(1)
                 bar.set_postfix(_postfix(record, metric, self.select_key), refresh=False)
         except KeyboardInterrupt:
             if self.tracker is not None:
                 self.tracker.interrupted()
             self.save_state()
-            ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
+            if self.dist.is_main:
+                ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
             raise TrainingInterrupted(self.run_dir, self.epoch + 1, self.batch_in_epoch) from None
         finally:
             bar.close()
 
     def finish(self) -> dict[str, Any]:
-        """Score the selected weights on the test split; write metrics and the plot."""
+        """Score the selected weights on the test split; write metrics and the plot (rank 0;
+        the other ranks receive its metrics)."""
+        self.dist.barrier()
+        metrics = self._finish() if self.dist.is_main else None
+        return self.dist.broadcast(metrics)
+
+    def _finish(self) -> dict[str, Any]:
         task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
         if (self.run_dir / ckpt.WEIGHTS_FILE).exists():
             ckpt.load_weights(self.model, self.run_dir / ckpt.WEIGHTS_FILE)
@@ -344,6 +378,7 @@ def train(
     progress: bool | None = None,
     on_step: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    keep_final_state: bool = False,
 ) -> TrainResult:
     """Train ``config`` (or continue the run in ``resume``) and score it on the test split.
 
@@ -355,12 +390,29 @@ def train(
         data: a prebuilt data bundle (default: built from ``config.data``).
         progress: show a progress bar (default ``config.train.progress``).
         on_step: called as ``on_step(epoch_index, batch_in_epoch)`` after every step.
-        log: receives one line describing the run before training starts.
+        log: receives one line describing the run before training starts (rank 0 only).
+        keep_final_state: also return the weights, multipliers and slacks after the last
+            step (before the selected weights are reloaded) in ``TrainResult.final_state``.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls this; see
+    :mod:`acezoo.training.distributed`.
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after writing a resumable checkpoint.
         TrainingDiverged: on a NaN/inf loss.
     """
+    device_name = (config.train.device if config is not None else "auto")
+    ctx = init_from_env(prefer_cuda=device_name != "cpu")
+    try:
+        return _train(ctx, config, resume, overrides, run_dir, data, progress, on_step, log, keep_final_state)
+    finally:
+        ctx.close()
+
+
+def _train(ctx: DistContext, config: ZooConfig | None, resume: str | Path | None, overrides: tuple[str, ...],
+           run_dir: str | Path | None, data: DataBundle | None, progress: bool | None,
+           on_step: Callable[[int, int], None] | None, log: Callable[[str], None] | None,
+           keep_final_state: bool) -> TrainResult:
     if resume is not None:
         resume = Path(resume)
         state_path = resume / ckpt.STATE_FILE
@@ -370,24 +422,31 @@ def train(
             config = load_config(resume / ckpt.CONFIG_FILE, overrides)
         except ConfigError as exc:
             raise CheckpointError(f"{resume}: stored config is not valid: {exc}") from None
-        trainer = _Trainer(config, resume, data, progress)
+        trainer = _Trainer(config, resume, data, progress, ctx)
         trainer.load_state(state_path)
-        if overrides:
+        if overrides and ctx.is_main:
             ckpt.write_config(resume, config)  # the stored config describes the whole run
     else:
         if config is None:
             raise TypeError("train() needs a config (or resume=RUN_DIR)")
-        target = Path(run_dir) if run_dir is not None else _new_run_dir(config)
-        trainer = _Trainer(config, target, data, progress)  # builds everything before writing
-        target.mkdir(parents=True, exist_ok=True)
-        ckpt.write_config(target, config)
-    trainer.tracker = RunTracker(trainer.config, trainer.run_dir, trainer.mlflow_run_id)
-    if log is not None:
-        log(trainer.describe())
+        target = ctx.broadcast(Path(run_dir) if run_dir is not None else _new_run_dir(config))
+        trainer = _Trainer(config, target, data, progress, ctx)  # builds everything before writing
+        if ctx.is_main:
+            target.mkdir(parents=True, exist_ok=True)
+            ckpt.write_config(target, config)
+    if ctx.is_main:
+        trainer.tracker = RunTracker(trainer.config, trainer.run_dir, trainer.mlflow_run_id)
+    if log is not None and ctx.is_main:
+        log(trainer.describe() + (f" [{ctx.world_size} processes]" if ctx.enabled else ""))
     try:
         trainer.fit(on_step)
     except TrainingDiverged:
-        trainer.tracker.finish_failed()
+        if trainer.tracker is not None:
+            trainer.tracker.finish_failed()
         raise
+    final = None
+    if keep_final_state:
+        final = {"weights": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
+                 "multipliers": trainer.engine.multipliers(), "slacks": trainer.engine.slacks()}
     metrics = trainer.finish()
-    return TrainResult(trainer.run_dir, metrics, trainer.history, trainer.model)
+    return TrainResult(trainer.run_dir, metrics, trainer.history, trainer.model, final)
