@@ -271,8 +271,11 @@ class SE3Transformer(nn.Module):
         return h
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
-        out = self.head(self.features(batch))
-        return batch.pos + out if self.spec.output == "position" else out
+        # e3nn's generated tensor-product code is not autocast-aware (mixed bf16/fp32 operands
+        # fail), so under train.amp this network runs in float32
+        with torch.autocast(device_type=batch.pos.device.type, enabled=False):
+            out = self.head(self.features(batch))
+            return batch.pos + out if self.spec.output == "position" else out
 
 
 @register_arch("se3_transformer", spec=SE3TransformerSpec, symmetry="e3_points")

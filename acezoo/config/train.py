@@ -40,6 +40,19 @@ class TrainConfig(StrictModel):
         "else an embedded SQLite store under the data home.",
     )
     experiment: str = Field("acezoo", min_length=1, description="MLflow experiment name.")
+    amp: bool = Field(
+        False,
+        description="Mixed precision: run the model's forward pass under bfloat16 autocast (CUDA with bf16 "
+        "support, or CPU); the loss, the Lagrangian, multipliers and slacks stay float32.",
+    )
+    compile: bool = Field(False, description="Train through `torch.compile(model)` (evaluation stays eager).")
+    compile_backend: str = Field("inductor", min_length=1, description="`torch.compile` backend (e.g. inductor, "
+                                 "aot_eager, eager).")
+    deterministic: bool = Field(
+        False,
+        description="Deterministic kernels (`torch.use_deterministic_algorithms`, cuDNN deterministic, no "
+        "benchmark); slower on GPU, and an error where an operation has no deterministic implementation.",
+    )
 
     @field_validator("device")
     @classmethod

@@ -31,6 +31,9 @@ class ImageBatch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "ImageBatch":
         return ImageBatch(self.x.to(device, non_blocking=non_blocking), self.y.to(device, non_blocking=non_blocking))
 
+    def pin_memory(self) -> "ImageBatch":
+        return ImageBatch(self.x.pin_memory(), self.y.pin_memory())
+
     def replace(self, **fields: torch.Tensor) -> "ImageBatch":
         return dataclasses.replace(self, **fields)
 

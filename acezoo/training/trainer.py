@@ -13,8 +13,10 @@ A checkpoint of the whole training state is written after every epoch and on Ctr
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -68,6 +70,22 @@ class TrainResult:
 def build_data(config: ZooConfig) -> DataBundle:
     """Build the configured data set through the registry."""
     return registry.get_dataset(config.data.dataset).builder(config.data)
+
+
+def _autocast_factory(device: torch.device, amp: bool) -> Callable[[], Any]:
+    """A context factory: bfloat16 autocast on ``device`` when ``amp`` (else a no-op)."""
+    if not amp:
+        return contextlib.nullcontext
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"train.amp: {torch.cuda.get_device_name(device)} has no bfloat16 support; set train.amp=false")
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _make_deterministic() -> None:
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
 
 
 def _seed_everything(seed: int) -> None:
@@ -131,7 +149,11 @@ class _Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         self.progress = (tc.progress if progress is None else progress) and self.dist.is_main
         _seed_everything(config.seed)
+        if tc.deterministic:
+            _make_deterministic()
         self.model = compile_model(config).to(self.device)  # config errors surface before data work
+        self.autocast = _autocast_factory(self.device, tc.amp)
+        self.forward = torch.compile(self.model, backend=tc.compile_backend) if tc.compile else self.model
         self.data = data if data is not None else build_data(config)
         self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
         make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
@@ -211,6 +233,12 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return lambda: torch.nn.utils.clip_grad_norm_(params, clip)
 
+    def _loss(self, batch: Any) -> torch.Tensor:
+        """The task loss of one batch: forward under autocast when ``train.amp``, loss in float32."""
+        with self.autocast():
+            pred = self.forward(batch)
+        return self.data.task.loss(pred.float(), batch)
+
     def _sync_then(self, clip: Callable[[], None] | None, params: list[torch.nn.Parameter], n_local: float,
                    n_global: int) -> Callable[[], None]:
         """Between backward and the primal step: combine the ranks' gradients, then clip."""
@@ -223,7 +251,7 @@ class _Trainer:
         return hook
 
     def run_epoch(self, on_step: Callable[[int, int], None] | None) -> tuple[float, float]:
-        tc, task = self.config.train, self.data.task
+        tc = self.config.train
         if self.batch_in_epoch == 0:
             self.epoch_gen_state = self.loader_gen.get_state()
         else:  # resuming mid-epoch: replay the same order, skip the batches already done
@@ -236,10 +264,13 @@ class _Trainer:
             weight = 1.0
             if len(local) == 0:  # a last global batch smaller than the world: contribute nothing
                 local, weight = idx[:1], 0.0
-            batch = collate(self.data.train, local).to(self.device, non_blocking=True)
+            batch = collate(self.data.train, local)
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()
+            batch = batch.to(self.device, non_blocking=True)
             hook = self._sync_then(clip, params, len(local) * weight, len(idx)) if self.dist.enabled else clip
             try:
-                result = self.engine.step(lambda: task.loss(self.model(batch), batch), hook)
+                result = self.engine.step(lambda: self._loss(batch), hook)
             except FloatingPointError as exc:
                 raise TrainingDiverged(
                     f"training diverged at epoch {self.epoch + 1}, step {self.batch_in_epoch + 1}: {exc}. "
