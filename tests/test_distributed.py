@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -22,9 +23,9 @@ from conftest import REPO, ZOO, tiny_overrides
 WORKER = Path(__file__).with_name("dist_worker.py")
 
 
-def _overrides(tmp: Path, batch: int) -> list[str]:
-    return [*tiny_overrides(tmp, epochs=2, n=40), f"train.batch_size={batch}", "constraints.mode=resilient",
-            "train.num_threads=1", "train.grad_clip=1.0"]
+def _overrides(tmp: Path, batch: int, mode: str = "resilient") -> list[str]:
+    return [*tiny_overrides(tmp, epochs=2, n=40), f"train.batch_size={batch}", f"constraints.mode={mode}",
+            "train.num_threads=1", "train.grad_clip=1.0", "constraints.error_budget=0.001"]
 
 
 def _run_two_ranks(out: Path, overrides: list[str]) -> None:
@@ -35,12 +36,16 @@ def _run_two_ranks(out: Path, overrides: list[str]) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["resilient", "error_budget"])
+def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path: Path, mode: str) -> None:
     # 40 training graphs, global batch 14: steps of 14, 14 and 12 graphs (7/7, 7/7, 6/6 per rank)
-    overrides = _overrides(tmp_path, batch=14)
+    overrides = _overrides(tmp_path, batch=14, mode=mode)
     _run_two_ranks(tmp_path, overrides)
     r0, r1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
-    assert r0.keys() == r1.keys() and len(r0["slacks"]) == 4  # 2 layers x (x, h)
+    # resilient: 4 gamma constraints (2 layers x (x, h)) with slacks; error_budget: one data-dependent
+    # constraint whose multiplier moves only through the all-reduced defect
+    assert r0.keys() == r1.keys() and len(r0["slacks"]) == (4 if mode == "resilient" else 0)
+    assert len(r0["multipliers"]) == (4 if mode == "resilient" else 1) and float(r0["multipliers"].abs().sum()) > 0
     for key in r0:
         assert torch.equal(r0[key], r1[key]), f"{key} differs between ranks"
     info0, info1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))

@@ -10,6 +10,9 @@ Modes (see ``shared/docs/ace-method.md``):
 - ``free``       gamma trained without constraint (a non-equivariant baseline).
 - ``schedule``   gamma fixed by a 0 -> peak -> 0 schedule (Pertigkiozoglou et al. 2024),
                  evaluated at 0.
+- ``error_budget`` gamma trained freely, subject to one data-dependent constraint on the
+                 whole model: its measured equivariance defect on the training batches is
+                 at most ``error_budget`` (multiplier ``lambda >= 0``).
 """
 from __future__ import annotations
 
@@ -23,8 +26,8 @@ from acezoo.config.base import StrictModel
 
 __all__ = ["Mode", "MODES", "BlockOverride", "ConstraintBudget", "BlockBudget"]
 
-Mode = Literal["strict", "equality", "tolerance", "resilient", "free", "schedule"]
-MODES: tuple[str, ...] = ("strict", "equality", "tolerance", "resilient", "free", "schedule")
+Mode = Literal["strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget"]
+MODES: tuple[str, ...] = ("strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget")
 
 
 class BlockOverride(StrictModel):
@@ -53,6 +56,12 @@ class ConstraintBudget(StrictModel):
     init_gamma: float = Field(1.0, description="Initial value of every gamma (schedule: its peak).")
     rho: float = Field(1.0, gt=0, description="Resilient mode: slack cost rho/2 * ||u||^2.")
     eps: float = Field(0.01, ge=0, description="Tolerance mode: bound on |gamma_i|.")
+    error_budget: float = Field(
+        0.01,
+        gt=0,
+        description="error_budget mode: bound on the equivariance defect of the full model on the training "
+        "batches, mean((f(g.x) - g.f(x))^2) for a random group element g each step (the loss's units).",
+    )
     penalty: float = Field(
         1.0,
         ge=0,

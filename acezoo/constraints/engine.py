@@ -8,7 +8,12 @@ Per relaxed block ``i`` (see ``shared/docs/ace-method.md``):
   ``rho_i / 2 * u_i^2`` added to the objective;
 - free       no constraint (gamma trained as an ordinary parameter);
 - schedule   gamma not trained, set each step to ``g0 * sin(pi * t / (s * T))`` for
-  ``t < s * T`` and 0 afterwards.
+  ``t < s * T`` and 0 afterwards;
+- error_budget  gamma trained freely; one global, data-dependent constraint
+  ``E_batch[defect] - budget <= 0`` on the measured equivariance defect of the full model
+  (``loss_fn`` returns ``(loss, defect)``), multiplier ``lambda >= 0``. The primal step sees
+  this rank's differentiable defect; the dual step uses the defect averaged over every
+  data-parallel rank (``reduce`` all-reduces its (sum, count)), from the same step.
 
 An optional augmented-Lagrangian term ``c/2 * h(gamma)^2`` (inequalities: the positive part
 squared) is added to the primal objective only; it is zero at feasible points, so it moves no
@@ -71,6 +76,10 @@ class _GammaProblem(cooper.ConstrainedMinimizationProblem):
             self.resilient = cooper.Constraint(
                 cooper.ConstraintType.INEQUALITY, cooper.formulations.Lagrangian, multiplier=dense(len(e.res_names), e.dtype)
             )
+        if e.budget_names:
+            self.error = cooper.Constraint(
+                cooper.ConstraintType.INEQUALITY, cooper.formulations.Lagrangian, multiplier=dense(1, e.dtype)
+            )
 
     def compute_violations(self) -> cooper.CMPState:
         e = self.engine
@@ -81,20 +90,33 @@ class _GammaProblem(cooper.ConstrainedMinimizationProblem):
             observed[self.tolerance] = cooper.ConstraintState(violation=e._gammas(e.tol_names).abs() - e.eps)
         if e.res_names:
             observed[self.resilient] = cooper.ConstraintState(violation=e._gammas(e.res_names).abs() - e.slack)
+        if e.budget_names and e._defect_global is not None:
+            # the dual step of the alternating update: the (all-reduced) defect of this step
+            observed[self.error] = cooper.ConstraintState(violation=(e._defect_global - e.error_budget).reshape(1))
         return cooper.CMPState(observed_constraints=observed)
 
-    def compute_cmp_state(self, loss_fn: Callable[[], torch.Tensor]) -> cooper.CMPState:
+    def compute_cmp_state(self, loss_fn: Callable[[], Any]) -> cooper.CMPState:
         e = self.engine
-        loss = loss_fn()
+        out = loss_fn()
+        loss, defect = out if isinstance(out, tuple) else (out, None)
         e._last_loss = loss.detach()
         objective = loss
         if e.res_names:
             objective = objective + 0.5 * (e.rho * e.slack.pow(2)).sum()
+        if e.budget_names:
+            if defect is None:
+                raise ValueError("error_budget mode needs loss_fn to return (loss, equivariance defect)")
+            e._defect_global = e.reduce_defect(defect.detach().to(e.dtype))
         state = self.compute_violations()
+        if e.budget_names:
+            assert defect is not None
+            local = (defect.to(e.dtype) - e.error_budget).reshape(1)
+            state.observed_constraints[self.error] = cooper.ConstraintState(
+                violation=local, strict_violation=(e._defect_global - e.error_budget).reshape(1))
         if e.penalty > 0:
             squares = [
                 (cs.violation if c is getattr(self, "equality", None) else cs.violation.clamp_min(0)).pow(2).sum()
-                for c, cs in state.observed_constraints.items()
+                for c, cs in state.observed_constraints.items() if c is not getattr(self, "error", None)
             ]
             objective = objective + 0.5 * e.penalty * sum(squares)
         state.loss = objective
@@ -110,6 +132,8 @@ class PrimalDual:
         make_primal: builds the primal optimiser from parameter groups (weights, gammas,
             slacks); the trainer passes Adam, the unit tests SGD.
         total_steps: number of iterations of the whole run (for ``schedule`` mode).
+        reduce_defect: maps this rank's measured defect to the mean over all ranks
+            (``error_budget`` mode under data parallelism; default: the identity).
     """
 
     def __init__(
@@ -118,6 +142,7 @@ class PrimalDual:
         budget: ConstraintBudget,
         make_primal: PrimalOptimizerFactory,
         total_steps: int = 1,
+        reduce_defect: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.model = model
         self.budget = budget
@@ -128,6 +153,10 @@ class PrimalDual:
         by_mode = lambda m: [n for n in gammas if plan[n].mode == m]  # noqa: E731
         self.eq_names, self.tol_names, self.res_names = by_mode("equality"), by_mode("tolerance"), by_mode("resilient")
         self.free_names, self.sched_names = by_mode("free"), by_mode("schedule")
+        self.budget_names = by_mode("error_budget")
+        self.error_budget = float(budget.error_budget)
+        self.reduce_defect = reduce_defect or (lambda d: d)
+        self._defect_global: torch.Tensor | None = None
         self._gamma_params = gammas
         param = next(iter(model.parameters()), None)
         # multipliers and slacks stay in float32 (float64 when the model is float64)
@@ -139,7 +168,8 @@ class PrimalDual:
         self.penalty = float(budget.penalty)
         self._last_loss: torch.Tensor | None = None
 
-        trained_gammas = [gammas[n] for n in self.eq_names + self.tol_names + self.res_names + self.free_names]
+        trained_gammas = [gammas[n] for n in
+                          self.eq_names + self.tol_names + self.res_names + self.free_names + self.budget_names]
         groups: list[dict[str, Any]] = [{"params": model.weight_parameters(), "name": "weights"}]
         if trained_gammas:
             groups.append({"params": trained_gammas, "weight_decay": 0.0, "name": "gammas"})
@@ -200,12 +230,13 @@ class PrimalDual:
         lagr = roll.primal_lagrangian_store.lagrangian
         return StepResult(float(self._last_loss), float(lagr.detach()) if lagr is not None else float("nan"))
 
-    def _checked(self, loss_fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
-        def wrapped() -> torch.Tensor:
-            loss = loss_fn()
+    def _checked(self, loss_fn: Callable[[], Any]) -> Callable[[], Any]:
+        def wrapped() -> Any:
+            out = loss_fn()
+            loss = out[0] if isinstance(out, tuple) else out
             if not torch.isfinite(loss.detach()).all():
                 raise FloatingPointError(f"non-finite loss {float(loss.detach())}")
-            return loss
+            return out
 
         return wrapped
 
@@ -235,7 +266,13 @@ class PrimalDual:
             if names:
                 values = getattr(self.problem, attr).multiplier.weight.detach().tolist()
                 out.update(zip(names, values))
+        if self.budget_names:
+            out["error_budget"] = float(self.problem.error.multiplier.weight.detach()[0])
         return out
+
+    def measured_defect(self) -> float | None:
+        """The last measured equivariance defect (mean over ranks), in ``error_budget`` mode."""
+        return None if self._defect_global is None else float(self._defect_global)
 
     def slacks(self) -> dict[str, float]:
         """Current slack ``u_i`` of every resilient block."""

@@ -129,7 +129,7 @@ def _new_run_dir(config: ZooConfig) -> Path:
 def _select_key(config: ZooConfig) -> str:
     choice = config.train.select_on
     if choice == "auto":
-        choice = "full" if config.constraints.mode in ("free", "resilient") else "equivariant"
+        choice = "full" if config.constraints.mode in ("free", "resilient", "error_budget") else "equivariant"
     return "val_full" if choice == "full" else "val_eq"
 
 
@@ -157,8 +157,11 @@ class _Trainer:
         self.data = data if data is not None else build_data(config)
         self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
         make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
-        self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch)
+        self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch,
+                                 reduce_defect=self._mean_over_ranks)
         self.loader_gen = torch.Generator().manual_seed(config.seed)
+        self.defect_gen = torch.Generator().manual_seed(config.seed + 7919)  # group elements (error_budget)
+        self._n_local = 1.0
         self.symmetry = symmetry_for(config.model)
         self.eq_batch = collate(self.data.val, torch.arange(min(len(self.data.val), 100))).to(self.device)
         self.select_key = _select_key(config)
@@ -192,6 +195,7 @@ class _Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "epoch_gen_state": self.epoch_gen_state,
             "loader_gen": self.loader_gen.get_state(),
+            "defect_gen": self.defect_gen.get_state(),
             "partial": list(self.partial),
             "model": self.model.state_dict(),
             "engine": self.engine.state_dict(),
@@ -217,6 +221,8 @@ class _Trainer:
         self.epoch, self.batch_in_epoch = int(s["epoch"]), int(s["batch_in_epoch"])
         self.epoch_gen_state = s["epoch_gen_state"]
         self.loader_gen.set_state(s["loader_gen"])
+        if "defect_gen" in s:
+            self.defect_gen.set_state(s["defect_gen"])
         self.partial = [float(s["partial"][0]), float(s["partial"][1]), int(s["partial"][2])]
         self.history = json.loads(s["history"])
         self.best = {"value": float(s["best"]["value"]), "epoch": int(s["best"]["epoch"])}
@@ -233,11 +239,33 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return lambda: torch.nn.utils.clip_grad_norm_(params, clip)
 
-    def _loss(self, batch: Any) -> torch.Tensor:
-        """The task loss of one batch: forward under autocast when ``train.amp``, loss in float32."""
+    def _loss(self, batch: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The task loss of one batch: forward under autocast when ``train.amp``, loss in float32.
+
+        In ``error_budget`` mode also the equivariance defect of the full model for a random
+        group element g, ``mean((f(g.x) - g.f(x))^2)`` in the loss's units (a second forward
+        pass). It is a mean over samples, so the ranks' defects combine exactly; g (drawn from
+        a generator seeded alike on every rank) moves no node to another position, since
+        permutations are kept exactly by every per-node branch.
+        """
         with self.autocast():
             pred = self.forward(batch)
-        return self.data.task.loss(pred.float(), batch)
+            if self.engine.budget_names:
+                g = self.symmetry.sample(batch, self.defect_gen, permute=False)
+                moved = self.forward(self.symmetry.act_input(batch, g))
+        loss = self.data.task.loss(pred.float(), batch)
+        if not self.engine.budget_names:
+            return loss
+        target = self.symmetry.act_output(pred.float(), g)
+        defect = (moved.float() - target).pow(2).mean()
+        return loss, defect
+
+    def _mean_over_ranks(self, defect: torch.Tensor) -> torch.Tensor:
+        """This rank's defect -> the sample-weighted mean over all ranks."""
+        if not self.dist.enabled:
+            return defect
+        total, count = self.dist.all_sum([float(defect) * self._n_local, self._n_local])
+        return torch.tensor(total / max(count, 1e-12), dtype=defect.dtype, device=defect.device)
 
     def _sync_then(self, clip: Callable[[], None] | None, params: list[torch.nn.Parameter], n_local: float,
                    n_global: int) -> Callable[[], None]:
@@ -268,6 +296,7 @@ class _Trainer:
             if self.device.type == "cuda":
                 batch = batch.pin_memory()
             batch = batch.to(self.device, non_blocking=True)
+            self._n_local = len(local) * weight
             hook = self._sync_then(clip, params, len(local) * weight, len(idx)) if self.dist.enabled else clip
             try:
                 result = self.engine.step(lambda: self._loss(batch), hook)
@@ -319,6 +348,8 @@ class _Trainer:
                 self.batch_in_epoch = 0
                 self.partial = [0.0, 0.0, 0]
                 record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian}
+                if self.engine.measured_defect() is not None:
+                    record["train_equivariance_defect"] = self.engine.measured_defect()
                 if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
                     record.update(self.validate())
                     value = record[f"{self.select_key}_{metric}"]
