@@ -23,7 +23,7 @@ import torch
 
 __all__ = [
     "Stats", "Row", "Step", "synchronizer", "interleaved", "ratio_rows", "print_stats", "print_ratios",
-    "environment", "ms", "peak_rss_reset", "peak_rss_kib",
+    "environment", "ms", "peak_rss_reset", "peak_rss_kib", "plain_step", "inference_step",
 ]
 
 Step = Callable[[], Any]
@@ -98,6 +98,28 @@ def interleaved(
         for name in names[k:] + names[:k]:
             stats[name].samples.append(_time_calls(contenders[name], calls[name], sync))
     return stats
+
+
+def plain_step(model: torch.nn.Module, inputs: tuple[Any, ...], target: torch.Tensor,
+               optimizer: torch.optim.Optimizer) -> Step:
+    """A bare training step: zero_grad, forward on ``inputs``, MSE to ``target``, backward, step."""
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(*inputs), target).backward()
+        optimizer.step()
+
+    return step
+
+
+def inference_step(model: torch.nn.Module, *inputs: Any) -> Step:
+    """A forward pass under ``torch.no_grad()``."""
+
+    def step() -> None:
+        with torch.no_grad():
+            model(*inputs)
+
+    return step
 
 
 def ms(seconds: float) -> str:

@@ -30,8 +30,9 @@ from torch import nn
 
 from acezoo.archs.gcnn import GCNNSpec
 from acezoo.benchmarking import (
-    Row, Step, environment, interleaved, print_ratios, print_stats, ratio_rows, synchronizer,
+    Row, Step, environment, inference_step, interleaved, print_ratios, print_stats, ratio_rows, synchronizer,
 )
+from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.constraints import ConstraintBudget
 from acezoo.constraints.engine import PrimalDual
@@ -90,22 +91,7 @@ def engine_step(model: RelaxedModel, mode: str, batch: ImageBatch) -> Step:
 
 
 def plain_step(model: nn.Module, batch: ImageBatch) -> Step:
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        nn.functional.mse_loss(model(batch), batch.y).backward()
-        opt.step()
-
-    return step
-
-
-def inference_step(model: nn.Module, batch: ImageBatch) -> Step:
-    def step() -> None:
-        with torch.no_grad():
-            model(batch)
-
-    return step
+    return _plain_step(model, (batch,), batch.y, torch.optim.Adam(model.parameters(), lr=LR))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

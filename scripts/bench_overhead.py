@@ -44,9 +44,10 @@ from torch_geometric.data import Batch
 
 from acezoo.archs.egnn import EGNNSpec
 from acezoo.benchmarking import (
-    Row, Stats, Step, environment, interleaved, print_ratios, print_stats, ratio_rows,
+    Row, Stats, Step, environment, inference_step, interleaved, print_ratios, print_stats, ratio_rows,
     synchronizer as _synchronizer,
 )
+from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.constraints import ConstraintBudget
 from acezoo.constraints.engine import PrimalDual
@@ -100,23 +101,7 @@ def engine_step(model: RelaxedModel, mode: str, batch: Batch) -> Step:
 
 def plain_step(model: nn.Module, inputs: tuple[Any, ...], target: torch.Tensor) -> Step:
     """A bare training step: zero_grad, forward, MSE, backward, Adam."""
-    opt = adam(model.parameters())
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        loss = nn.functional.mse_loss(model(*inputs), target)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def inference_step(model: nn.Module, batch: Batch) -> Step:
-    def step() -> None:
-        with torch.no_grad():
-            model(batch)
-
-    return step
+    return _plain_step(model, inputs, target, adam(model.parameters()))
 
 
 class DenseEGNNRef(nn.Module):

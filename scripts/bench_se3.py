@@ -42,6 +42,7 @@ from acezoo.benchmarking import (
     Row, Step, environment, interleaved, peak_rss_kib, peak_rss_reset, print_ratios, print_stats, ratio_rows,
     synchronizer,
 )
+from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import compile_model
 from acezoo.config.constraints import ConstraintBudget
 from acezoo.constraints.engine import PrimalDual
@@ -115,14 +116,7 @@ def dense(batch: Batch) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
 
 
 def plain_step(model: nn.Module, inputs: tuple[Any, ...], target: torch.Tensor) -> Step:
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        nn.functional.mse_loss(model(*inputs), target).backward()
-        opt.step()
-
-    return step
+    return _plain_step(model, inputs, target, torch.optim.Adam(model.parameters(), lr=LR))
 
 
 def ace_step(model: nn.Module, batch: Batch) -> Step:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from acezoo.training.study import run_study
+from acezoo.training.study import mean_std, run_study
 
 TASKS: dict[str, tuple[str, list[str], float, str]] = {
     "digits_rot": ("zoo_configs/gcnn_digits_equality.yaml", ["data.dataset=digits_rot"], 100.0, " (% error)"),
@@ -40,9 +40,7 @@ def summary(results: dict[str, tuple[list[dict[str, Any]], float, str]], modes: 
                 continue
 
             def ms(key: str) -> str:
-                vals = [r[key] * scale for r in rs]
-                sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-                return f"{statistics.mean(vals):.4g} +- {sd:.2g}"
+                return mean_std([r[key] * scale for r in rs])
 
             gammas = ", ".join(f"{k} {statistics.mean(abs(r['gammas'][k]) for r in rs):.3f}"
                                for k in rs[0]["gammas"]) or "-"

@@ -17,7 +17,7 @@ from typing import Any
 from acezoo.config.loader import load_config
 from acezoo.training.trainer import build_data, train
 
-__all__ = ["run_study", "results_table", "plot_study"]
+__all__ = ["run_study", "results_table", "plot_study", "mean_std"]
 
 
 def run_study(
@@ -82,6 +82,12 @@ def _previous_runs(path: Path, epochs: int) -> list[dict[str, Any]]:
     return [r for r in runs if r.get("epochs", len(r.get("history", []))) == epochs]
 
 
+def mean_std(values: list[float]) -> str:
+    """``mean +- sample std`` (std 0 for one value), 4 and 2 significant digits."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4g} +- {sd:.2g}"
+
+
 def results_table(runs: list[dict[str, Any]], modes: Sequence[str], scale: float = 1.0) -> str:
     """Markdown table: mode, pruned and full test metric (mean +- std), mean best epoch."""
     lines = ["| mode | pruned (equivariant) | full (with gamma) | best epoch |", "|---|---|---|---|"]
@@ -91,9 +97,7 @@ def results_table(runs: list[dict[str, Any]], modes: Sequence[str], scale: float
             continue
 
         def ms(key: str) -> str:
-            vals = [r[key] * scale for r in rs]
-            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            return f"{statistics.mean(vals):.4g} +- {sd:.2g}"
+            return mean_std([r[key] * scale for r in rs])
 
         lines.append(f"| {mode} | {ms('test_pruned')} | {ms('test_full')} | "
                      f"{statistics.mean(r['best_epoch'] for r in rs):.0f} |")
