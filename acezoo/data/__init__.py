@@ -4,7 +4,8 @@ from acezoo.data.nbody import NBodySpec
 from acezoo.data.mocap import MocapSpec
 from acezoo.data.digits import DigitsSpec, UprightDigitsSpec
 from acezoo.data.advection import AdvectionSpec
+from acezoo.data.qm9 import QM9Spec
 
 __all__ = [
-    "DataBundle", "RegressionTask", "NBodySpec", "MocapSpec", "DigitsSpec", "UprightDigitsSpec", "AdvectionSpec",
+    "DataBundle", "RegressionTask", "NBodySpec", "MocapSpec", "DigitsSpec", "UprightDigitsSpec", "AdvectionSpec", "QM9Spec",
 ]
