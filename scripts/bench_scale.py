@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args)
         return 0
+    torch.set_num_threads(args.threads)  # as in every worker process
     env = environment(torch.device("cpu"))
     print(f"acezoo scale benchmark: ACE EGNN (hidden 64, 4 layers, equality), charged N-body, global batch {GLOBAL_BATCH}")
     print("  " + ", ".join(f"{k} {v}" for k, v in env.items()))

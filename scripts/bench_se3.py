@@ -17,7 +17,8 @@ interleaved in the same rounds, a training step (zero_grad, forward, MSE, backwa
 It prints parameter counts, per-step times, the ratios (target: ours >= 3x faster on CPU, i.e.
 ours / theirs <= 0.33) and the peak memory of each contender's training steps: on CPU the
 growth of the process's peak resident set (``VmHWM``) during 5 steps, measured in a fresh
-subprocess per contender; on CUDA ``torch.cuda.max_memory_allocated``.
+subprocess per contender, from before the model is built (so it counts the model, optimiser
+state, activations and caches); on CUDA ``torch.cuda.max_memory_allocated``.
 
     ACEZOO_HOME=/tmp/acehome python scripts/bench_se3.py
     python scripts/bench_se3.py --degrees 1 --repeats 5 --json bench_se3.json
@@ -146,28 +147,27 @@ LABELS = {"ours-strict": "ours, strict", "ours-ace": "ours, ACE (equality, engin
 
 
 def probe_memory(name: str, degree: int, seed: int, device: torch.device, wide: int) -> dict[str, Any]:
-    """Peak memory of ``MEMORY_STEPS`` training steps of one contender (run in a fresh process)."""
+    """Peak memory of building one contender and running ``MEMORY_STEPS`` training steps, in a
+    fresh process: the model, its optimiser state, activations and any caches it builds."""
     batch = make_batch(device)
-    made = contender(name, degree, seed, device, batch, wide)
-    if isinstance(made, str):
-        return {"skipped": made}
-    step, _ = made
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        for _ in range(MEMORY_STEPS):
-            step()
+    elif not peak_rss_reset() or peak_rss_kib() is None:
+        return {"skipped": "no /proc/self/clear_refs or VmHWM on this system"}
+    before = peak_rss_kib() or 0
+    made = contender(name, degree, seed, device, batch, wide)
+    if isinstance(made, str):
+        return {"skipped": made}
+    step, _ = made
+    for _ in range(MEMORY_STEPS):
+        step()
+    if device.type == "cuda":
         torch.cuda.synchronize(device)
         return {"peak_mib": (torch.cuda.max_memory_allocated(device) - base) / 2**20, "how": "cuda max allocated"}
-    step()  # first step: optimiser state and lazily built caches belong to the model, not the step
-    before = peak_rss_kib()
-    if before is None or not peak_rss_reset():
-        return {"skipped": "no /proc/self/status VmHWM on this system"}
-    before = peak_rss_kib() or 0
-    for _ in range(MEMORY_STEPS - 1):
-        step()
-    return {"peak_mib": ((peak_rss_kib() or 0) - before) / 1024, "how": "growth of peak RSS during the steps"}
+    return {"peak_mib": ((peak_rss_kib() or 0) - before) / 1024,
+            "how": "growth of peak RSS: build + steps"}
 
 
 def memory_table(degree: int, args: argparse.Namespace, wide: int) -> dict[str, dict[str, Any]]:
@@ -182,6 +182,18 @@ def memory_table(degree: int, args: argparse.Namespace, wide: int) -> dict[str, 
         out[name] = json.loads(lines[-1]) if proc.returncode == 0 and lines else {
             "skipped": f"probe failed: {proc.stderr.strip().splitlines()[-1:]}"}
     return out
+
+
+def _print_memory(memory: dict[str, dict[str, Any]]) -> None:
+    if not memory:
+        return
+    print(f"\nPeak memory: build + {MEMORY_STEPS} training steps (fresh process per contender)")
+    for name, m in memory.items():
+        value = f"{m['peak_mib']:9.1f} MiB  ({m['how']})" if "peak_mib" in m else f"skipped: {m['skipped']}"
+        print(f"  {LABELS[name]:46s} {value}")
+    if "peak_mib" in memory.get("ours-strict", {}) and "peak_mib" in memory.get("theirs", {}):
+        ratio = memory["ours-strict"]["peak_mib"] / max(memory["theirs"]["peak_mib"], 1e-9)
+        print(f"  ours strict / se3-transformer-pytorch: {ratio:.3f}")
 
 
 def run_degree(degree: int, args: argparse.Namespace, device: torch.device, batch: Batch) -> dict[str, Any]:
@@ -205,6 +217,10 @@ def run_degree(degree: int, args: argparse.Namespace, device: torch.device, batc
     print("Parameters")
     for label, count in counts.items():
         print(f"  {label:46s} {count:9,d}")
+    if args.memory_only:
+        memory = memory_table(degree, args, wide)
+        _print_memory(memory)
+        return {"parameters": counts, "memory": memory}
     stats = interleaved(steps, args.repeats, args.warmup, args.min_sample_ms / 1e3, synchronizer(device))
     print_stats("Training step (forward + backward + optimiser), per call", stats, width=46)
     rows = [Row(f"deg<={degree}: ours strict / se3-transformer-pytorch", LABELS["ours-strict"], LABELS["theirs"],
@@ -218,14 +234,7 @@ def run_degree(degree: int, args: argparse.Namespace, device: torch.device, batc
     entries = ratio_rows(rows, stats)
     print_ratios(entries, width=52)
     memory = memory_table(degree, args, wide) if not args.skip_memory else {}
-    if memory:
-        print(f"\nPeak memory of {MEMORY_STEPS} training steps (fresh process per contender)")
-        for name, m in memory.items():
-            value = f"{m['peak_mib']:9.1f} MiB  ({m['how']})" if "peak_mib" in m else f"skipped: {m['skipped']}"
-            print(f"  {LABELS[name]:46s} {value}")
-        if "peak_mib" in memory["ours-strict"] and "peak_mib" in memory["theirs"]:
-            ratio = memory["ours-strict"]["peak_mib"] / max(memory["theirs"]["peak_mib"], 1e-9)
-            print(f"  ours strict / se3-transformer-pytorch: {ratio:.3f}")
+    _print_memory(memory)
     return {"parameters": counts, "steps": {k: v.summary() for k, v in stats.items()}, "ratios": entries,
             "memory": memory, "skipped": skipped}
 
@@ -240,6 +249,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--memory-only", action="store_true", help="only the peak-memory table")
     ap.add_argument("--no-wide", action="store_true", help="skip ours at their parameter count")
     ap.add_argument("--wide", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=None)
