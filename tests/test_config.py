@@ -152,3 +152,30 @@ def test_cli_overrides_may_follow_options(capsys: pytest.CaptureFixture) -> None
     assert code == 2 and "model.hiddn: unknown key" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", str(ZOO / "egnn_nbody_equality.yaml"), "--bogus"])
+
+
+DATASETS = sorted(acezoo.registry.datasets())
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_registered_dataset_rejects_bad_fields_by_name(dataset: str, tmp_path: Path) -> None:
+    """Registry-parametrized: a new data set's config errors name the field and what is allowed
+    (an unknown key, and each bounded number pushed out of its bounds)."""
+    from annotated_types import Ge, Gt
+
+    config = tmp_path / "c.yaml"
+    config.write_text(f"name: t\nmodel: {{arch: egnn}}\ndata: {{dataset: {dataset}}}\n")
+    acezoo.load_config(config)  # the data set's defaults are valid
+    with pytest.raises(acezoo.ConfigError, match=r"invalid config: data\.bogus: unknown key"):
+        acezoo.load_config(config, ["data.bogus=1"])
+    spec = acezoo.registry.get_dataset(dataset).spec
+    checked = 0
+    for name, field in spec.model_fields.items():
+        bounds = [m for m in field.metadata if isinstance(m, (Ge, Gt))]
+        if not bounds or field.annotation not in (int, float):
+            continue
+        low = getattr(bounds[0], "ge", getattr(bounds[0], "gt", 0))
+        with pytest.raises(acezoo.ConfigError, match=rf"invalid config: data\.{name}: Input should be greater than"):
+            acezoo.load_config(config, [f"data.{name}={low - 1}"])
+        checked += 1
+    assert checked >= 1, f"{dataset} has no bounded numeric field to check"
