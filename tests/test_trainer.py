@@ -185,7 +185,10 @@ def test_real_sigint_writes_a_checkpoint_and_exits_130(tmp_path: Path) -> None:
     run = tmp_path / "sigint"
     cmd = [sys.executable, "-m", "acezoo", "train", str(ZOO / "egnn_nbody_equality.yaml"),
            *tiny_overrides(tmp_path, epochs=500), "--run-dir", str(run)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    # a child inherits an ignored SIGINT (e.g. when the test run itself was started in the
+    # background by a non-interactive shell); restore the default so Python installs its handler
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not (run / "history.json").exists():  # at least one epoch done
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
