@@ -18,7 +18,7 @@ from acezoo.data.graphs import fully_connected_edge_index
 from acezoo.data.tensor_graphs import GraphTensorDataset
 
 __all__ = [
-    "Symmetry", "E3Points", "ImageGroup", "get_symmetry", "symmetry_for", "SYMMETRIES", "equivariance_error",
+    "Symmetry", "E3Points", "E3GraphInvariant", "ImageGroup", "get_symmetry", "symmetry_for", "SYMMETRIES", "equivariance_error",
     "random_orthogonal",
 ]
 
@@ -150,6 +150,36 @@ class E3Points(Symmetry):
 
 
 @dataclass
+class E3GraphInvariant(E3Points):
+    """E(3) x node permutations acting on molecules (``pos``, one-hot atom types); the output is
+    one invariant vector per graph, unchanged by every group element."""
+
+    name: str = "e3_graph_invariant"
+    points: tuple[str, ...] = ("pos",)
+    vectors: tuple[str, ...] = ()
+    atom_types: int = 5
+
+    def example_input(self, generator: torch.Generator, dtype: torch.dtype = torch.float64) -> Batch:
+        graphs, nodes = 3, 5
+        kinds = torch.randint(0, self.atom_types, (graphs, nodes), generator=generator)
+        fields = {
+            "pos": 1.5 * torch.randn(graphs, nodes, 3, generator=generator, dtype=dtype),
+            "onehot": torch.nn.functional.one_hot(kinds, self.atom_types).to(dtype),
+        }
+        return GraphTensorDataset(fields, fully_connected_edge_index(nodes)).collate(range(graphs))
+
+    def act_output(self, output: torch.Tensor, g: E3Element) -> torch.Tensor:
+        return output
+
+
+def _e3(spec: Any = None) -> Symmetry:
+    """Point symmetry of an E(3) architecture: per-node points, or per-graph invariants."""
+    if spec is not None and getattr(spec, "output", None) == "graph":
+        return E3GraphInvariant(atom_types=getattr(spec, "atom_types", 5))
+    return E3Points()
+
+
+@dataclass
 class ImageElement:
     rot: int  # number of counter-clockwise quarter turns
     flip: bool  # mirror the last axis first
@@ -214,7 +244,7 @@ def _image_group(spec: Any = None) -> ImageGroup:
                       output="invariant" if spec.head == "classify" else "image")
 
 
-SYMMETRIES: dict[str, Callable[..., Symmetry]] = {"e3_points": lambda spec=None: E3Points(), "image_group": _image_group}
+SYMMETRIES: dict[str, Callable[..., Symmetry]] = {"e3_points": _e3, "image_group": _image_group}
 
 
 def get_symmetry(name: str, spec: Any = None) -> Symmetry:

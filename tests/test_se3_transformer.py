@@ -186,3 +186,42 @@ def test_se3t_nbody_config_trains_through_the_shared_trainer(tmp_path: Path) -> 
     assert set(result.metrics["gammas"]) == {"layers.0.update"}
     assert result.metrics["equivariance_error"]["pruned"] < 1e-5
     assert result.metrics["test"]["pruned"]["mse"] < 10.0
+
+
+def test_graph_head_on_molecules_is_invariant() -> None:
+    """`node_input: atoms`, `output: graph`: one value per molecule, invariant under rotations,
+    reflections, translations (e3nn) and atom permutations."""
+    torch.manual_seed(0)
+    spec = SE3TransformerSpec(node_input="atoms", edge_input="none", output="graph", out_channels=2,
+                              channels=8, heads=2, layers=2, max_degree=2, graph="radius", radius=2.5)
+    model = acezoo.compile_model(spec, acezoo.ConstraintBudget(mode="equality", init_gamma=0.5)).prune().eval()
+    onehot = torch.nn.functional.one_hot(torch.randint(0, 5, (GRAPHS * NODES,)), 5).double()
+    batch = torch.arange(GRAPHS).repeat_interleave(NODES)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return model(SimpleNamespace(pos=x, onehot=onehot, batch=batch))
+
+    x = torch.randn(GRAPHS * NODES, 3)
+    assert f(x).shape == (GRAPHS, 2)
+    assert_equivariant(f, args_in=[x], irreps_in=["cartesian_points"], irreps_out=[o3.Irreps("2x0e")],
+                       tolerance=1e-10)
+    perm = torch.cat([g * NODES + torch.randperm(NODES) for g in range(GRAPHS)])
+    permuted = model(SimpleNamespace(pos=x[perm], onehot=onehot[perm], batch=batch))
+    assert torch.allclose(f(x), permuted, atol=1e-12)
+    with pytest.raises(ValidationError, match="node_input `atoms` has no charges"):
+        SE3TransformerSpec(node_input="atoms")
+
+
+def test_se3t_qm9_config_trains_on_qm9_small(tmp_path: Path) -> None:
+    from importlib.util import find_spec
+
+    if find_spec("qm9pack") is None:
+        pytest.skip("qm9pack is not installed (pip install 'acezoo[qm9]')")
+    torch.set_default_dtype(torch.float32)
+    overrides = ["train.epochs=1", f"train.output_dir={tmp_path}", "train.progress=false", "train.tracking=false",
+                 "data.n_train=64", "data.n_val=32", "data.n_test=32", "model.channels=8", "model.heads=2",
+                 "model.layers=1"]
+    result = acezoo.train(acezoo.load_config(ZOO / "se3t_qm9_equality.yaml", overrides))
+    m = result.metrics
+    assert set(m["test"]["pruned"]) == {"mae"} and m["test"]["pruned"]["mae"] > 0
+    assert m["equivariance_error"]["pruned"] < 1e-5 < m["equivariance_error"]["full"]

@@ -71,12 +71,20 @@ class SE3TransformerSpec(ArchSpec):
     )
     edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
     charge_feature: bool = Field(False, description="Also feed each node's charge q_i as a 0e input feature.")
+    node_input: Literal["velocity", "atoms"] = Field(
+        "velocity",
+        description="`velocity`: |v_i| (0e) and v_i (1o) from `batch.vel` (dynamics); `atoms`: the one-hot atom "
+        "types `batch.onehot` (0e) only (molecules, e.g. QM9).",
+    )
+    atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
-    output: Literal["position", "vector", "invariant"] = Field(
+    output: Literal["position", "vector", "invariant", "graph"] = Field(
         "position",
         description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
-        "`invariant`: `out_channels` scalars (0e) per node.",
+        "`invariant`: `out_channels` scalars (0e) per node; `graph`: those scalars pooled over each graph "
+        "(`pool`), an invariant per graph (e.g. a molecular property).",
     )
+    pool: Literal["sum", "mean"] = Field("sum", description="Pooling over the nodes of a graph for `output: graph`.")
     out_channels: int = Field(1, ge=1, description="Scalars per node of `output: invariant`.")
 
     @property
@@ -94,6 +102,9 @@ class SE3TransformerSpec(ArchSpec):
         for c in self.channels_per_degree:
             if c < 1 or c % self.heads:
                 raise ValueError(f"channels ({c}) must be a positive multiple of heads ({self.heads})")
+        if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
+            raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
+                             "charge_feature to false")
         if self.edge_input == "edge_attr" and self.graph != "data":
             raise ValueError("edge_input `edge_attr` needs graph `data` (the data set's edges carry the attributes)")
         return self
@@ -243,19 +254,28 @@ class SE3Transformer(nn.Module):
         self.spec = spec
         self.irreps = degree_irreps(spec.channels_per_degree)
         self.geometry = EdgeGeometry(spec)
-        scalars_in = 2 if spec.charge_feature else 1
-        self.irreps_in = o3.Irreps(f"{scalars_in}x0e + 1x1o")
+        if spec.node_input == "atoms":
+            self.irreps_in = o3.Irreps(f"{spec.atom_types}x0e")
+        else:
+            self.irreps_in = o3.Irreps(f"{2 if spec.charge_feature else 1}x0e + 1x1o")
         self.embed = o3.Linear(self.irreps_in, self.irreps)
         extra = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
         radial_in = spec.radial_basis + extra
         self.layers = nn.ModuleList(SE3TLayer(self.irreps, self.geometry.irreps_sh, spec, radial_in)
                                     for _ in range(spec.layers))
-        self.irreps_out = o3.Irreps(f"{spec.out_channels}x0e" if spec.output == "invariant" else "1x1o")
+        scalar_out = spec.output in ("invariant", "graph")
+        self.irreps_out = o3.Irreps(f"{spec.out_channels}x0e" if scalar_out else "1x1o")
         # no norm before the head: a layer norm would erase the physical scale of the 1o
         # features (|v|), which a displacement of ~|v| * horizon needs
         self.head = o3.Linear(self.irreps, self.irreps_out)
 
+    def velocities(self, batch) -> torch.Tensor:  # noqa: ANN001
+        """``batch.vel``, or zeros for molecules (the branch's raw-coordinate stream reads them)."""
+        return batch.vel if self.spec.node_input == "velocity" else torch.zeros_like(batch.pos)
+
     def node_inputs(self, batch) -> torch.Tensor:  # noqa: ANN001
+        if self.spec.node_input == "atoms":
+            return batch.onehot.to(batch.pos.dtype)
         v = batch.vel
         parts = [v.norm(dim=-1, keepdim=True)]
         if self.spec.charge_feature:
@@ -266,8 +286,9 @@ class SE3Transformer(nn.Module):
         """The last layer's irreps features ``(n, irreps.dim)``."""
         edge_index, sh, radial = self.geometry(batch)
         h = self.embed(self.node_inputs(batch))
+        vel = self.velocities(batch)
         for layer in self.layers:
-            h = layer(h, batch.pos, batch.vel, edge_index, sh, radial)
+            h = layer(h, batch.pos, vel, edge_index, sh, radial)
         return h
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
@@ -275,7 +296,14 @@ class SE3Transformer(nn.Module):
         # fail), so under train.amp this network runs in float32
         with torch.autocast(device_type=batch.pos.device.type, enabled=False):
             out = self.head(self.features(batch))
-            return batch.pos + out if self.spec.output == "position" else out
+            if self.spec.output == "position":
+                return batch.pos + out
+            if self.spec.output == "graph":
+                nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(
+                    out.shape[0], dtype=torch.long, device=out.device)
+                return scatter(out, nodes, dim=0, dim_size=int(nodes.max()) + 1 if nodes.numel() else 0,
+                               reduce=self.spec.pool)
+            return out
 
 
 @register_arch("se3_transformer", spec=SE3TransformerSpec, symmetry="e3_points")
