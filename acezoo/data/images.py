@@ -37,9 +37,6 @@ class ImageBatch:
     def replace(self, **fields: torch.Tensor) -> "ImageBatch":
         return dataclasses.replace(self, **fields)
 
-    def clone(self) -> "ImageBatch":
-        return ImageBatch(self.x.clone(), self.y.clone())
-
 
 class ImageTensorDataset(Dataset):
     """``x`` (N, C, H, W) float images and targets ``y`` (N,) or (N, C', H, W)."""

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import Dataset
 from torch_geometric.data import Batch
 
-__all__ = ["collate", "epoch_indices", "epoch_batches", "eval_batches"]
+__all__ = ["collate", "epoch_indices", "eval_batches"]
 
 
 def collate(dataset: Dataset, indices: torch.Tensor) -> Batch:
@@ -29,14 +29,6 @@ def epoch_indices(
     for i, idx in enumerate(order.split(batch_size)):
         if i >= skip:
             yield idx
-
-
-def epoch_batches(
-    dataset: Dataset, batch_size: int, generator: torch.Generator, skip: int = 0
-) -> Iterator[Batch]:
-    """Shuffled batches of one epoch (see :func:`epoch_indices`)."""
-    for idx in epoch_indices(len(dataset), batch_size, generator, skip):
-        yield collate(dataset, idx)
 
 
 def eval_batches(dataset: Dataset, batch_size: int) -> Iterator[Batch]:
