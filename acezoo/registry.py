@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal, TypeVar, get_args, get_origin
 
@@ -43,6 +43,11 @@ class ArchEntry:
     builder: Callable[[Any], Any]
     symmetry: str
     description: str
+    examples: dict[str, dict[str, Any]] = field(default_factory=lambda: {"default": {}})
+
+    def example_specs(self) -> dict[str, ArchSpec]:
+        """The validated example specs, by name (``default`` is the spec with no fields set)."""
+        return {name: self.spec(**fields) for name, fields in self.examples.items()}
 
 
 @dataclass(frozen=True)
@@ -77,18 +82,29 @@ def _with_tag(spec: type, field: str, name: str, base: type) -> type:
     return create_model(spec.__name__, __base__=spec, __module__=spec.__module__, **{field: (Literal[name], name)})
 
 
-def register_arch(name: str, *, spec: type[ArchSpec], symmetry: str = "e3_points") -> Callable[[F], F]:
+def register_arch(
+    name: str,
+    *,
+    spec: type[ArchSpec],
+    symmetry: str = "e3_points",
+    examples: dict[str, dict[str, Any]] | None = None,
+) -> Callable[[F], F]:
     """Decorator registering ``builder(spec) -> nn.Module`` as architecture ``name``.
 
     The builder wraps each block it wants relaxed in :class:`acezoo.Relaxed`. ``symmetry``
     names the group action its equivariant part respects (see :mod:`acezoo.symmetry`); the
-    registry-parametrized tests use it to check every registered architecture.
+    registry-parametrized tests use it to check every registered architecture, on its default
+    spec and on each of ``examples`` (name -> spec fields, e.g. another input mode or head),
+    so that every mode an architecture offers is tested for its symmetry.
     """
 
     def decorate(builder: F) -> F:
         tagged = _with_tag(spec, "arch", name, ArchSpec)
         doc = (builder.__doc__ or tagged.__doc__ or "").strip().splitlines()
-        _ARCHS[name] = ArchEntry(name, tagged, builder, symmetry, doc[0] if doc else "")
+        cases = {"default": {}, **(examples or {})}
+        for case, fields in cases.items():  # fail at registration, not in a test run
+            tagged(**fields)
+        _ARCHS[name] = ArchEntry(name, tagged, builder, symmetry, doc[0] if doc else "", cases)
         _VERSION[0] += 1
         return builder
 

@@ -18,7 +18,7 @@ from acezoo.data.graphs import fully_connected_edge_index
 from acezoo.data.tensor_graphs import GraphTensorDataset
 
 __all__ = [
-    "Symmetry", "E3Points", "E3GraphInvariant", "ImageGroup", "get_symmetry", "symmetry_for", "SYMMETRIES", "equivariance_error",
+    "Symmetry", "E3Points", "E3GraphInvariant", "E3GraphTensor", "ImageGroup", "get_symmetry", "symmetry_for", "SYMMETRIES", "equivariance_error",
     "random_orthogonal",
 ]
 
@@ -172,10 +172,25 @@ class E3GraphInvariant(E3Points):
         return output
 
 
+@dataclass
+class E3GraphTensor(E3GraphInvariant):
+    """E(3) x node permutations acting on molecules whose output is a symmetric 3x3 tensor per
+    graph (e.g. a polarizability): ``A -> R A R^T`` (translations and permutations leave it be;
+    a reflection's sign cancels in the two factors)."""
+
+    name: str = "e3_graph_tensor"
+
+    def act_output(self, output: torch.Tensor, g: E3Element) -> torch.Tensor:
+        return g.rotation @ output @ g.rotation.T
+
+
 def _e3(spec: Any = None) -> Symmetry:
-    """Point symmetry of an E(3) architecture: per-node points, or per-graph invariants."""
-    if spec is not None and getattr(spec, "output", None) == "graph":
+    """Point symmetry of an E(3) architecture: per-node points, per-graph invariants or tensors."""
+    output = getattr(spec, "output", None)
+    if output == "graph":
         return E3GraphInvariant(atom_types=getattr(spec, "atom_types", 5))
+    if output == "tensor":
+        return E3GraphTensor(atom_types=getattr(spec, "atom_types", 5))
     return E3Points()
 
 

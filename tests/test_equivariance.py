@@ -1,7 +1,8 @@
 """Every registered architecture, in every constraint mode, against its symmetry.
 
 Parametrized over the registry: a newly registered architecture (with a symmetry from
-``acezoo.symmetry``) is tested here with no new test code. In float64:
+``acezoo.symmetry``) is tested here with no new test code, on its default spec and on each
+of its registered ``examples`` (other input modes and heads). In float64:
 - the pruned model (and the equivariant-only mode) is equivariant to float precision under
   rotations, reflections, translations and node permutations, separately and combined;
 - the full model's equivariance error is clearly > 0 when gamma != 0.
@@ -16,28 +17,37 @@ from acezoo import registry
 from acezoo.config.constraints import MODES
 from acezoo.symmetry import equivariance_error, get_symmetry, symmetry_for
 
-ARCHS = sorted(registry.architectures())
+CASES = [f"{name}/{example}" for name, entry in sorted(registry.architectures().items()) for example in entry.examples]
 TOL = 1e-10
 
 
-def _build(arch: str, mode: str) -> acezoo.RelaxedModel:
+def _spec(case: str) -> acezoo.ArchSpec:
+    arch, example = case.split("/")
+    return registry.get_arch(arch).example_specs()[example]
+
+
+def _build(case: str, mode: str) -> acezoo.RelaxedModel:
     """Built under a float64 default dtype: e3nn computes its Clebsch-Gordan and basis
     constants in the default dtype, and float32 constants would cap the precision at ~1e-9."""
-    entry = registry.get_arch(arch)
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        return acezoo.compile_model(entry.spec(), acezoo.ConstraintBudget(mode=mode, init_gamma=0.7)).double().eval()
+        return acezoo.compile_model(_spec(case), acezoo.ConstraintBudget(mode=mode, init_gamma=0.7)).double().eval()
     finally:
         torch.set_default_dtype(previous)
 
 
+def test_every_architecture_has_its_default_case() -> None:
+    assert {c.split("/")[0] for c in CASES} == set(registry.architectures())
+    assert all(f"{a}/default" in CASES for a in registry.architectures())
+
+
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", CASES)
 def test_pruned_model_is_exactly_equivariant(arch: str, mode: str) -> None:
     model = _build(arch, mode)
-    sym = symmetry_for(registry.get_arch(arch).spec())
+    sym = symmetry_for(_spec(arch))
     x = sym.example_input(torch.Generator().manual_seed(1))
     pruned = model.prune()
     for name, action in sym.actions.items():
@@ -49,11 +59,11 @@ def test_pruned_model_is_exactly_equivariant(arch: str, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", [m for m in MODES if m != "strict"])
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", CASES)
 def test_full_model_breaks_symmetry_when_gamma_nonzero(arch: str, mode: str) -> None:
     model = _build(arch, mode)
     assert model.named_gammas(), "a relaxed mode must leave gammas"
-    sym = symmetry_for(registry.get_arch(arch).spec())
+    sym = symmetry_for(_spec(arch))
     x = sym.example_input(torch.Generator().manual_seed(1))
     for name in sym.broken_by_branch:
         err = equivariance_error(model, x, sym, torch.Generator().manual_seed(2), **sym.actions[name])
@@ -63,26 +73,15 @@ def test_full_model_breaks_symmetry_when_gamma_nonzero(arch: str, mode: str) -> 
         assert err < TOL, f"full {arch}/{mode} should keep {name} symmetry: {err:.3e}"
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", CASES)
 def test_gamma_zero_full_model_equals_pruned(arch: str) -> None:
     model = _build(arch, "equality")
-    sym = symmetry_for(registry.get_arch(arch).spec())
+    sym = symmetry_for(_spec(arch))
     x = sym.example_input(torch.Generator().manual_seed(3))
     with torch.no_grad():
         for g in model.named_gammas().values():
             g.zero_()
     assert torch.allclose(model(x), model.prune()(x), atol=1e-12, rtol=0)
-
-
-def test_egnn_with_charge_feature_is_equivariant() -> None:
-    from acezoo.archs.egnn import EGNNSpec
-
-    torch.manual_seed(0)
-    model = acezoo.compile_model(EGNNSpec(charge_feature=True)).double().eval()
-    sym = get_symmetry("e3_points")
-    x = sym.example_input(torch.Generator().manual_seed(1))
-    assert equivariance_error(model.prune(), x, sym, torch.Generator().manual_seed(2)) < TOL
-    assert equivariance_error(model, x, sym, torch.Generator().manual_seed(2)) > 1e-4
 
 
 def test_egnn_with_edge_attr_input_is_equivariant() -> None:

@@ -142,7 +142,12 @@ class GCNN(nn.Module):
         return x + y if self.spec.residual else y
 
 
-@register_arch("gcnn", spec=GCNNSpec, symmetry="image_group")
+@register_arch(
+    "gcnn",
+    spec=GCNNSpec,
+    symmetry="image_group",
+    examples={"d4-dense": dict(group="D4", head="dense", channels=4), "d4-classify-mean": dict(group="D4", pool="mean")},
+)
 def build_gcnn(spec: GCNNSpec) -> GCNN:
     """Group-equivariant CNN (p4 / p4m) with lifting and group convolutions (Cohen & Welling 2016)."""
     return GCNN(spec)

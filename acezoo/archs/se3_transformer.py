@@ -18,14 +18,19 @@ gates on l > 0). The bracket is the equivariant block; ``psi`` is the symmetry-b
 branch, an MLP over the flattened irreps features and the raw coordinates and velocities.
 Block names are ``layers.<i>``. Inputs are those of the EGNN (``pos``, ``vel``, ``charge`` or
 ``edge_attr``); node inputs are ``|v_i|`` (and ``q_i``) as ``0e`` and ``v_i`` as ``1o``. The
-output is a point per node (``x_i + W h_i`` through a ``1o`` head), a vector or invariants.
+output is a point per node (``x_i + W h_i`` through a ``1o`` head), a vector or invariants;
+for molecules the inputs are one-hot atom types (``0e``) and the output is an invariant per
+graph, or a symmetric 3x3 tensor per graph (``output: tensor``): the ``0e + 2e`` head summed
+over the graph's atoms, mapped to Cartesian form by the orthonormal change of basis ``Q`` of
+symmetric 3x3 tensors, ``A = sum_k c_k Q_k``, so that ``A -> R A R^T`` when the molecule
+rotates by ``R`` (e.g. a polarizability tensor).
 """
 from __future__ import annotations
 
 from typing import Literal
 
 import torch
-from e3nn import o3
+from e3nn import io, o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
 from pydantic import Field, model_validator
@@ -78,13 +83,16 @@ class SE3TransformerSpec(ArchSpec):
     )
     atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
-    output: Literal["position", "vector", "invariant", "graph"] = Field(
+    output: Literal["position", "vector", "invariant", "graph", "tensor"] = Field(
         "position",
         description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
         "`invariant`: `out_channels` scalars (0e) per node; `graph`: those scalars pooled over each graph "
-        "(`pool`), an invariant per graph (e.g. a molecular property).",
+        "(`pool`), an invariant per graph (e.g. a molecular property); `tensor`: a symmetric 3x3 tensor per "
+        "graph from a pooled 0e + 2e head, rotating as R A R^T (e.g. polarizability; needs max_degree >= 2).",
     )
-    pool: Literal["sum", "mean"] = Field("sum", description="Pooling over the nodes of a graph for `output: graph`.")
+    pool: Literal["sum", "mean"] = Field(
+        "sum", description="Pooling over the nodes of a graph for `output: graph` and `output: tensor`."
+    )
     out_channels: int = Field(1, ge=1, description="Scalars per node of `output: invariant`.")
 
     @property
@@ -105,6 +113,8 @@ class SE3TransformerSpec(ArchSpec):
         if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
             raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
                              "charge_feature to false")
+        if self.output == "tensor" and self.max_degree < 2:
+            raise ValueError(f"output `tensor` needs 2e features: max_degree must be >= 2, got {self.max_degree}")
         if self.edge_input == "edge_attr" and self.graph != "data":
             raise ValueError("edge_input `edge_attr` needs graph `data` (the data set's edges carry the attributes)")
         return self
@@ -264,7 +274,13 @@ class SE3Transformer(nn.Module):
         self.layers = nn.ModuleList(SE3TLayer(self.irreps, self.geometry.irreps_sh, spec, radial_in)
                                     for _ in range(spec.layers))
         scalar_out = spec.output in ("invariant", "graph")
-        self.irreps_out = o3.Irreps(f"{spec.out_channels}x0e" if scalar_out else "1x1o")
+        if spec.output == "tensor":
+            self.irreps_out = o3.Irreps("1x0e + 1x2e")
+            symmetric = io.CartesianTensor("ij=ji")  # irreps 0e + 2e
+            self.register_buffer("tensor_basis", symmetric.reduced_tensor_products().change_of_basis.clone(),
+                                 persistent=False)  # (6, 3, 3), orthonormal
+        else:
+            self.irreps_out = o3.Irreps(f"{spec.out_channels}x0e" if scalar_out else "1x1o")
         # no norm before the head: a layer norm would erase the physical scale of the 1o
         # features (|v|), which a displacement of ~|v| * horizon needs
         self.head = o3.Linear(self.irreps, self.irreps_out)
@@ -298,15 +314,26 @@ class SE3Transformer(nn.Module):
             out = self.head(self.features(batch))
             if self.spec.output == "position":
                 return batch.pos + out
-            if self.spec.output == "graph":
+            if self.spec.output in ("graph", "tensor"):
                 nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(
                     out.shape[0], dtype=torch.long, device=out.device)
-                return scatter(out, nodes, dim=0, dim_size=int(nodes.max()) + 1 if nodes.numel() else 0,
-                               reduce=self.spec.pool)
+                out = scatter(out, nodes, dim=0, dim_size=int(nodes.max()) + 1 if nodes.numel() else 0,
+                              reduce=self.spec.pool)
+            if self.spec.output == "tensor":
+                return torch.einsum("gk,kij->gij", out, self.tensor_basis.to(out.dtype))
             return out
 
 
-@register_arch("se3_transformer", spec=SE3TransformerSpec, symmetry="e3_points")
+@register_arch(
+    "se3_transformer",
+    spec=SE3TransformerSpec,
+    symmetry="e3_points",
+    examples={
+        "molecule": dict(node_input="atoms", edge_input="none", output="graph", layers=2, channels=8),
+        "tensor": dict(node_input="atoms", edge_input="none", output="tensor", layers=2, channels=[8, 4, 4],
+                       max_degree=2),
+    },
+)
 def build_se3_transformer(spec: SE3TransformerSpec) -> SE3Transformer:
     """SE(3)-Transformer (Fuchs et al. 2020) on e3nn: multi-head attention with TP keys/values."""
     return SE3Transformer(spec)

@@ -17,8 +17,12 @@ molecule-fixed frame: close to a principal-axes frame (for anisotropic molecules
 of largest polarizability is x in >99% of cases, and planar molecules mostly lie in the xy
 plane), yet e.g. butadiyne (id 23) lies along x in ``XYZ_Ang`` while its tensor is largest along
 z, and propyne (id 9) lies along y while its tensor is largest along x. The rotation between the
-two frames is not shipped, so ``alpha_tensor`` is meaningful only through its rotation
-invariants (eigenvalues, trace) and is *not* an equivariant target for ``pos``.
+two frames is not shipped, so the raw ``alpha_tensor`` is meaningful only through its rotation
+invariants (eigenvalues, trace). ``target="alpha_tensor"`` instead trains on the tensor rotated
+into the frame of ``pos`` by a reconstruction of the missing rotation from the geometry
+(:mod:`acezoo.data.qm9_frames`: a Gaussian-style standard orientation), an equivariant target
+(``y`` of shape (1, 3, 3) in bohr^3, which rotates as ``R y R^T``); molecules whose axes are
+ill-defined (``min_gap``) are left out of every split.
 
 Units of the targets (``y``): energies are converted from hartree to meV with
 ``1 Eh = 27211.386245988 meV`` (CODATA 2018); the others keep the file's unit. With
@@ -51,6 +55,7 @@ from pydantic import Field, model_validator
 from acezoo.config.base import DatasetSpec
 from acezoo.data.bundle import DataBundle
 from acezoo.data.cache import cache_path, cached_arrays
+from acezoo.data.qm9_frames import standard_orientations, tensors_in_pos_frame
 from acezoo.data.ragged_graphs import RaggedGraphDataset
 from acezoo.errors import AcezooError
 from acezoo.registry import register_dataset
@@ -58,6 +63,8 @@ from acezoo.registry import register_dataset
 __all__ = [
     "QM9Spec",
     "MAERegressionTask",
+    "TensorMAETask",
+    "TENSOR_TARGET",
     "build_qm9",
     "load_qm9_arrays",
     "target_values",
@@ -76,7 +83,9 @@ HARTREE_TO_MEV = 27211.386245988
 ELEMENTS: dict[str, int] = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 """The elements of QM9 and their atomic numbers; ``onehot`` follows this order."""
 
-Target = Literal["mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv"]
+Target = Literal["mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv", "alpha_tensor"]
+TENSOR_TARGET = "alpha_tensor"
+"""The 3x3 polarizability tensor [bohr^3], rotated into the frame of ``pos`` (see the module docstring)."""
 
 TARGETS: dict[str, tuple[str, float, str]] = {
     # name: (CSV column, factor from the file's unit to ours, our unit)
@@ -94,7 +103,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "Cv": ("Heatcapacity_Cv_cal_mol_K", 1.0, "cal/(mol K)"),
 }
 """Target name -> (CSV column, factor to the target's unit, unit)."""
-assert set(TARGETS) == set(get_args(Target))
+assert set(TARGETS) | {TENSOR_TARGET} == set(get_args(Target))
 
 ATOMREF: dict[str, dict[str, float]] = {
     # QM9 atomref table (figshare 1057643), hartree, B3LYP/6-31G(2df,p), free atoms
@@ -254,7 +263,7 @@ def target_values(arrays: dict[str, np.ndarray], target: str, atomization: bool 
     ``y = factor * (raw - sum_atoms E_atom(Z))`` with ``E_atom`` from :data:`ATOMREF`.
     """
     if target not in TARGETS:
-        raise ValueError(f"unknown QM9 target {target!r}; known: {', '.join(TARGETS)}")
+        raise ValueError(f"unknown QM9 scalar target {target!r}; known: {', '.join(TARGETS)}")
     _, factor, _ = TARGETS[target]
     raw = arrays[target].astype(np.float64)
     if atomization:
@@ -275,7 +284,11 @@ class QM9Spec(DatasetSpec):
     """QM9: predict one molecular property from the atoms' elements and positions."""
 
     dataset: Literal["qm9"] = "qm9"
-    target: Target = Field("homo", description="Property to predict; energies in meV (see acezoo.data.qm9.TARGETS).")
+    target: Target = Field(
+        "homo",
+        description="Property to predict; energies in meV (see acezoo.data.qm9.TARGETS). `alpha_tensor`: the 3x3 "
+        "polarizability tensor [bohr^3] in the frame of the positions (reconstructed; an equivariant target).",
+    )
     subset: Literal["full", "qm9_small"] = Field(
         "full", description="'qm9_small': default sizes 2000/500/500 (a fixed random subset for CPU runs)."
     )
@@ -298,6 +311,10 @@ class QM9Spec(DatasetSpec):
     )
     atomization: bool = Field(
         False, description="U0/U/H/G as atomization energies (free-atom energies subtracted) instead of totals."
+    )
+    min_gap: float = Field(
+        1e-2, ge=0, lt=1, description="`alpha_tensor`: leave out molecules whose reconstructed axes are ill-defined "
+        "(relative gap between the eigenvalues of the charge-weighted second moment below this).",
     )
 
     @model_validator(mode="after")
@@ -362,13 +379,55 @@ class MAERegressionTask:
         return {self.metric: (float(err.sum()), err.numel())}
 
 
+@dataclass(frozen=True)
+class TensorMAETask:
+    """Regression of a symmetric 3x3 tensor ``batch.<target>`` (B, 3, 3) with an equivariant scaling.
+
+    The model predicts ``P = (Y - mu I) / sigma`` with ``mu`` the mean of ``tr(Y) / 3`` and
+    ``sigma`` the standard deviation of the entries of ``Y - mu I`` over the training set (a
+    shift along the identity and a scale commute with ``Y -> R Y R^T``). The loss is the mean
+    Frobenius norm ``||P - (Y - mu I) / sigma||_F`` (rotation-invariant); the metric ``mae`` is
+    the mean absolute error of the nine entries in the target's unit, in float64.
+    """
+
+    target: str = "y"
+    metric: str = "mae"
+    mean: float = 0.0
+    std: float = 1.0
+
+    def _scaled(self, y: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(3, dtype=torch.float64, device=y.device)
+        return (y.double() - self.mean * eye) / self.std
+
+    def loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
+        """Mean Frobenius error on the scaled tensors."""
+        y = getattr(batch, self.target)
+        if pred.shape != y.shape:
+            raise ValueError(f"prediction of shape {tuple(pred.shape)} for tensors of shape {tuple(y.shape)}")
+        diff = pred - self._scaled(y).to(pred.dtype)
+        return diff.square().sum(dim=(-2, -1)).clamp_min(1e-12).sqrt().mean()
+
+    def metric_sums(self, pred: torch.Tensor, batch: Any) -> dict[str, tuple[float, int]]:
+        """``{metric: (sum of absolute entry errors in the target's unit, number of entries)}``."""
+        y = getattr(batch, self.target)
+        eye = torch.eye(3, dtype=torch.float64, device=y.device)
+        err = (pred.detach().double().reshape(y.shape) * self.std + self.mean * eye - y.double()).abs()
+        return {self.metric: (float(err.sum()), err.numel())}
+
+
+def _tensor_target(arrays: dict[str, np.ndarray], min_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Polarizability tensors in the frame of ``pos`` (molecules, 3, 3), and which molecules to keep."""
+    axes, gap = standard_orientations(arrays["z"], arrays["pos"], arrays["node_offsets"])
+    return tensors_in_pos_frame(arrays["alpha_tensor"], axes), gap >= min_gap
+
+
 def _base_dataset(arrays: dict[str, np.ndarray], y: np.ndarray, spec: QM9Spec) -> RaggedGraphDataset:
     nodes = {
         "pos": torch.from_numpy(arrays["pos"].astype(np.float32)),
         "z": torch.from_numpy(arrays["z"].astype(np.int64)),
     }
     graph = {
-        "y": torch.from_numpy(y.astype(np.float32)).reshape(-1, 1),
+        "y": torch.from_numpy(y.astype(np.float32)).reshape(y.shape[0], *(y.shape[1:] or (1,))),
         "mol_id": torch.from_numpy(arrays["mol_id"].astype(np.int64)),
     }
     if spec.polarizability:
@@ -387,22 +446,26 @@ def _with_onehot(ds: RaggedGraphDataset) -> RaggedGraphDataset:
 def build_qm9(spec: QM9Spec, progress: bool = False) -> DataBundle:
     """QM9 molecular property regression (MAE in the target's unit)."""
     arrays = load_qm9_arrays(progress)
-    y = target_values(arrays, spec.target, spec.atomization)
-    rows = split_indices(y.size, spec)
+    n_molecules = arrays["mol_id"].size
+    rows = split_indices(n_molecules, spec)
+    info: dict[str, Any] = {"target": spec.target, "atomization": spec.atomization, "n_molecules": n_molecules,
+                            "symmetric": True}  # invariant scalars; the tensor is equivariant
+    if spec.target == TENSOR_TARGET:
+        y, keep = _tensor_target(arrays, spec.min_gap)
+        info["left_out"] = {s: int((~keep[r]).sum()) for s, r in rows.items()}
+        rows = {s: r[keep[r]] for s, r in rows.items()}
+        train_y = y[rows["train"]]
+        mean = float(np.trace(train_y, axis1=1, axis2=2).mean() / 3)
+        std = float((train_y - mean * np.eye(3)).std())
+        unit, task_cls = "bohr^3", TensorMAETask
+    else:
+        y = target_values(arrays, spec.target, spec.atomization)
+        train_y = y[rows["train"]]
+        mean, std = float(train_y.mean()), float(train_y.std())
+        unit, task_cls = TARGETS[spec.target][2], MAERegressionTask
+    std = std if std > 0 else 1.0
     base = _base_dataset(arrays, y, spec)
     splits = {s: _with_onehot(base.subset(torch.from_numpy(r))) for s, r in rows.items()}
-    train_y = y[rows["train"]]
-    mean, std = float(train_y.mean()), float(train_y.std())
-    std = std if std > 0 else 1.0
-    unit = TARGETS[spec.target][2]
-    info = {
-        "target": spec.target,
-        "unit": unit,
-        "mean": mean,
-        "std": std,
-        "atomization": spec.atomization,
-        "n_molecules": int(y.size),
-        "symmetric": True,  # scalar targets are E(3)-invariant
-    }
-    task = MAERegressionTask(target="y", metric="mae", mean=mean, std=std)
+    info.update(unit=unit, mean=mean, std=std)
+    task = task_cls(target="y", metric="mae", mean=mean, std=std)
     return DataBundle(splits["train"], splits["val"], splits["test"], task, info)  # type: ignore[arg-type]
