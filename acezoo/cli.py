@@ -1,4 +1,4 @@
-"""The ``acezoo`` command line: train, eval, list, schema.
+"""The ``acezoo`` command line: train, eval, prepare, list, register, info, schema.
 
 User errors (bad config, bad checkpoint) print one message and exit with status 2, with no
 traceback; Ctrl-C during training writes a checkpoint and exits with status 130.
@@ -93,6 +93,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    import time
+
+    from acezoo.config.loader import load_config
+    from acezoo.training.trainer import build_data
+
+    config = load_config(args.config, list(args.overrides))
+    t0 = time.perf_counter()
+    data = build_data(config, progress=not args.no_progress)
+    seconds = time.perf_counter() - t0
+    sizes = " / ".join(f"{len(getattr(data, s))}" for s in ("train", "val", "test"))
+    print(f"{config.data.dataset}: train / val / test = {sizes} samples, built in {seconds:.1f} s")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from acezoo import registry
     from acezoo.config.loader import load_config, zoo_config_paths
@@ -157,7 +172,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="acezoo", description="Approximately equivariant networks trained with ACE.")
     p.add_argument("--version", action="version", version=f"acezoo {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,list,register,info,schema}")
+    sub = p.add_subparsers(dest="command", required=True,
+                           metavar="{train,eval,prepare,list,register,info,schema}")
 
     t = sub.add_parser("train", help="train a zoo config", description="Train CONFIG (a YAML file or zoo config name).")
     t.add_argument("config", nargs="?", help="YAML config file or zoo config name")
@@ -174,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--json", action="store_true", help="print JSON")
     e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("prepare", help="build (and cache) a config's data set before training",
+                       description="Build the data set of CONFIG (parse / simulate and cache it) and print its sizes; "
+                       "useful before a multi-GPU run, so that the ranks load a ready cache.")
+    d.add_argument("config", help="YAML config file or zoo config name")
+    d.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.subset=full")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(func=cmd_prepare)
 
     ls = sub.add_parser("list", help="list architectures, datasets and zoo configs (or models)")
     ls.add_argument("--pretrained", action="store_true", help="list the pretrained models shipped with acezoo")
@@ -199,11 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _show_data_log() -> None:
+    """Data set builders report first builds and cache loads on the ``acezoo.data`` logger."""
+    import logging
+
+    logger = logging.getLogger("acezoo.data")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_data_log()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options (`train CONFIG --no-progress a.b=1`)
-    if extra and args.command == "train" and all("=" in e and not e.startswith("-") for e in extra):
+    if extra and args.command in ("train", "prepare") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

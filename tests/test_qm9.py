@@ -359,3 +359,20 @@ def test_egnn_qm9_config_trains_on_qm9_small(tmp_path: Path) -> None:
     assert set(m["gammas"]) == {"layers.0.h", "layers.1.h"}  # no coordinate blocks: positions stay fixed
     assert set(m["test"]["pruned"]) == {"mae"} and m["test"]["pruned"]["mae"] > 0
     assert m["equivariance_error"]["pruned"] < 1e-5 < m["equivariance_error"]["full"]
+
+
+def test_cli_prepare_reports_sizes_and_cache_time(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from acezoo.cli import main
+
+    qm9.load_qm9_arrays()  # the cache exists now: prepare must report a load, not a build
+    try:
+        code = main(["prepare", "se3t_qm9_strict", "--no-progress", "data.n_train=50", "data.n_val=20",
+                     "data.n_test=10"])
+    finally:
+        logging.getLogger("acezoo.data").handlers.clear()
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "qm9: train / val / test = 50 / 20 / 10 samples, built in" in out
+    assert "qm9: loaded the cache" in err and " s" in err

@@ -43,6 +43,8 @@ changes the default sizes to 2,000 / 500 / 500 (a fixed random subset for CPU ru
 from __future__ import annotations
 
 import csv
+import logging
+import time
 from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
@@ -122,6 +124,7 @@ POLAR_FILE = "qm9_polarizability.csv"
 POLAR_COLUMNS = ("A_xx", "A_xy", "A_yy", "A_xz", "A_yz", "A_zz")
 MISSING_PACKAGE = "the qm9 data set needs the qm9pack package: pip install 'acezoo[qm9]' (or pip install qm9pack)"
 _CACHE_VERSION = 1
+_LOG = logging.getLogger("acezoo.data")
 
 
 # --------------------------------------------------------------------------- locating the files
@@ -253,7 +256,15 @@ def load_qm9_arrays(progress: bool = False) -> dict[str, np.ndarray]:
     """
     folder = qm9pack_data_dir()
     path = cache_path("qm9", "qm9pack", _source_key(folder))
-    return cached_arrays(path, lambda: _parse(folder, progress))
+    first = not path.exists()
+    t0 = time.perf_counter()
+    arrays = cached_arrays(path, lambda: _parse(folder, progress))
+    seconds = time.perf_counter() - t0
+    if first:
+        _LOG.info("qm9: first build: parsed qm9pack's CSV files in %.1f s, cached at %s", seconds, path)
+    else:
+        _LOG.info("qm9: loaded the cache %s in %.2f s", path, seconds)
+    return arrays
 
 
 def target_values(arrays: dict[str, np.ndarray], target: str, atomization: bool = False) -> np.ndarray:

@@ -37,7 +37,9 @@ def _per_molecule_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values, offsets[:-1], axis=0)
 
 
-def standard_orientations(z: np.ndarray, pos: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standard_orientations(
+    z: np.ndarray, pos: np.ndarray, offsets: np.ndarray, signs: str = "third_moment", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Axes ``Q`` (molecules, 3, 3), rows = x, y, z axes in ``pos`` coordinates, and the relative
     gap ``min_k (s_k - s_{k+1}) / s_1`` between the sorted second-moment eigenvalues ``s``.
 
@@ -45,7 +47,11 @@ def standard_orientations(z: np.ndarray, pos: np.ndarray, offsets: np.ndarray) -
         z: (atoms,) atomic numbers (the charge weights).
         pos: (atoms, 3) positions.
         offsets: (molecules + 1,) molecule ``m`` owns atoms ``offsets[m]:offsets[m+1]`` (all non-empty).
+        signs: ``third_moment`` (the rule above) or ``random`` (random y, z signs, seeded by
+            ``seed``; a control for checking that the sign rule carries information).
     """
+    if signs not in ("third_moment", "random"):
+        raise ValueError(f"signs must be 'third_moment' or 'random', got {signs!r}")
     w = z.astype(np.float64)
     pos = pos.astype(np.float64)
     counts = np.diff(offsets)
@@ -58,6 +64,8 @@ def standard_orientations(z: np.ndarray, pos: np.ndarray, offsets: np.ndarray) -
     gap = np.min(s[:, :-1] - s[:, 1:], axis=1) / np.maximum(s[:, 0], 1e-300)
     along = np.einsum("ad,akd->ak", r, np.repeat(q, counts, axis=0))  # coordinates on the axes
     third = _per_molecule_sum(w[:, None] * along**3, offsets)
+    if signs == "random":
+        third = np.random.default_rng(seed).standard_normal(third.shape)
     flip = np.where(third[:, 1:] < 0, -1.0, 1.0)
     q[:, 1:] *= flip[:, :, None]
     q[np.linalg.det(q) < 0, 0] *= -1.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import inspect
 import json
 import os
 import random
@@ -67,9 +68,13 @@ class TrainResult:
     final_state: dict[str, Any] | None = field(default=None, repr=False)
 
 
-def build_data(config: ZooConfig) -> DataBundle:
-    """Build the configured data set through the registry."""
-    return registry.get_dataset(config.data.dataset).builder(config.data)
+def build_data(config: ZooConfig, progress: bool = False) -> DataBundle:
+    """Build the configured data set through the registry (``progress``: bars on long first builds,
+    for builders that take a ``progress`` argument)."""
+    builder = registry.get_dataset(config.data.dataset).builder
+    if progress and "progress" in inspect.signature(builder).parameters:
+        return builder(config.data, progress=True)
+    return builder(config.data)
 
 
 def _autocast_factory(device: torch.device, amp: bool) -> Callable[[], Any]:
@@ -154,7 +159,7 @@ class _Trainer:
         self.model = compile_model(config).to(self.device)  # config errors surface before data work
         self.autocast = _autocast_factory(self.device, tc.amp)
         self.forward = torch.compile(self.model, backend=tc.compile_backend) if tc.compile else self.model
-        self.data = data if data is not None else build_data(config)
+        self.data = data if data is not None else build_data(config, self.progress)
         self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
         make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
         self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch,
