@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def _without_time(history: list[dict]) -> list[dict]:
 
 
 def test_ctrl_c_then_resume_continues_exactly(tmp_path: Path) -> None:
-    overrides = [*tiny_overrides(tmp_path, epochs=3), "constraints.mode=resilient"]
+    """Also under a cosine learning-rate schedule, which the resumed run must continue."""
+    overrides = [*tiny_overrides(tmp_path, epochs=3), "constraints.mode=resilient", "train.lr_schedule=cosine"]
     config = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", overrides)
     data = build_data(config)
     straight = acezoo.train(config, run_dir=tmp_path / "straight", data=data)
@@ -79,6 +81,9 @@ def test_ctrl_c_then_resume_continues_exactly(tmp_path: Path) -> None:
     assert _without_time(straight.history) == _without_time(resumed.history)
     assert straight.metrics["slacks"] == resumed.metrics["slacks"]
     assert straight.metrics["multipliers"] == resumed.metrics["multipliers"]
+    lr = config.train.lr
+    assert [r["lr"] for r in straight.history] == pytest.approx(
+        [lr, lr * (1 + math.cos(math.pi / 3)) / 2, lr * (1 + math.cos(2 * math.pi / 3)) / 2])
 
 
 def test_resume_can_extend_training(tmp_path: Path) -> None:

@@ -16,6 +16,11 @@ class TrainConfig(StrictModel):
     epochs: int = Field(100, ge=1, description="Maximum number of epochs.")
     batch_size: int = Field(100, ge=1, description="Graphs (samples) per mini-batch.")
     lr: float = Field(5e-4, gt=0, description="Learning rate of the Adam primal optimiser.")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant",
+        description="Primal learning rate over epochs: `constant`, or `cosine` (lr * (1 + cos(pi e / epochs)) / 2 in "
+        "epoch e = 0, 1, ...; the EGNN paper's QM9 schedule).",
+    )
     weight_decay: float = Field(1e-12, ge=0, description="Adam weight decay (not applied to gammas/slacks).")
     grad_clip: float | None = Field(None, gt=0, description="Clip the primal gradient norm to this value.")
     patience: int | None = Field(

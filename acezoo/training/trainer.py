@@ -17,6 +17,7 @@ import contextlib
 import datetime as _dt
 import inspect
 import json
+import math
 import os
 import random
 import time
@@ -283,6 +284,15 @@ class _Trainer:
 
         return hook
 
+    def _set_lr(self) -> None:
+        """The primal learning rate of this epoch (``train.lr_schedule``; derived from the epoch
+        index alone, so a resumed run continues the same schedule)."""
+        tc = self.config.train
+        factor = 1.0 if tc.lr_schedule == "constant" else 0.5 * (1.0 + math.cos(math.pi * self.epoch / tc.epochs))
+        for group in self.engine.primal.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * factor
+
     def run_epoch(self, on_step: Callable[[int, int], None] | None) -> tuple[float, float]:
         tc = self.config.train
         if self.batch_in_epoch == 0:
@@ -290,6 +300,7 @@ class _Trainer:
         else:  # resuming mid-epoch: replay the same order, skip the batches already done
             self.loader_gen.set_state(self.epoch_gen_state)
         self.model.train()
+        self._set_lr()
         clip = self._clip()
         params = [p for p in self.model.parameters() if p.requires_grad] + [self.engine.slack]
         for idx in epoch_indices(len(self.data.train), tc.batch_size, self.loader_gen, skip=self.batch_in_epoch):
@@ -352,7 +363,8 @@ class _Trainer:
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 self.partial = [0.0, 0.0, 0]
-                record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian}
+                record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian,
+                                          "lr": self.engine.primal.param_groups[0]["lr"]}
                 if self.engine.measured_defect() is not None:
                     record["train_equivariance_defect"] = self.engine.measured_defect()
                 if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
