@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from acezoo.training.study import mean_std, run_study
+from acezoo.training.study import add_study_arguments, mean_std, run_study
 
 TASKS: dict[str, tuple[str, list[str], float, str]] = {
     "digits_rot": ("zoo_configs/gcnn_digits_equality.yaml", ["data.dataset=digits_rot"], 100.0, " (% error)"),
@@ -51,11 +51,7 @@ def summary(results: dict[str, tuple[list[dict[str, Any]], float, str]], modes: 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    ap.add_argument("--modes", nargs="+", default=["strict", "equality", "resilient", "free"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--out", default="study/gcnn")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
+    add_study_arguments(ap, ["strict", "equality", "resilient", "free"], [0, 1, 2], 40, "study/gcnn")
     args = ap.parse_args()
     results = {}
     for task in args.tasks:

@@ -12,18 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acezoo.training.study import run_study
+from acezoo.training.study import add_study_arguments, run_study
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="egnn", help="zoo configs <arch>_mocap_<mode>.yaml are used")
-    ap.add_argument("--modes", nargs="+", default=["strict", "equality", "resilient"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--data", help="path of cmu_mocap_run.npz (default: $ACEZOO_MOCAP)")
-    ap.add_argument("--out", default="study/mocap")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
+    add_study_arguments(ap, ["strict", "equality", "resilient"], [0, 1, 2], 300, "study/mocap")
     args = ap.parse_args()
     overrides = ([f"data.path={args.data}"] if args.data else []) + list(args.overrides)
     run_study(f"zoo_configs/{args.arch}_mocap_equality.yaml", args.modes, args.seeds, args.epochs, args.out,

@@ -13,17 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from acezoo.training.study import run_study
+from acezoo.training.study import add_study_arguments, run_study
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--modes", nargs="+", default=["strict", "schedule", "equality"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--config", default="zoo_configs/egnn_nbody_equality.yaml", help="base config")
-    ap.add_argument("--out", default="study/nbody")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
+    add_study_arguments(ap, ["strict", "schedule", "equality"], [0, 1, 2], 150, "study/nbody")
     args = ap.parse_args()
     run_study(args.config, args.modes, args.seeds, args.epochs, args.out, args.overrides)
     return 0

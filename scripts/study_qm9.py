@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from acezoo.training.study import mean_std, run_study
+from acezoo.training.study import add_study_arguments, mean_std, run_study
 
 CONFIGS = {"egnn": "zoo_configs/egnn_qm9_equality.yaml", "se3t": "zoo_configs/se3t_qm9_equality.yaml"}
 PUBLISHED: dict[tuple[str, str], float] = {
@@ -53,11 +53,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--target", default="homo", help="QM9 target (data.target)")
-    ap.add_argument("--modes", nargs="+", default=["strict", "equality", "resilient"])
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--out", default="study/qm9")
-    ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
+    add_study_arguments(ap, ["strict", "equality", "resilient"], [0, 1], 40, "study/qm9")
     args = ap.parse_args()
     results = {}
     for arch in args.archs:

@@ -7,6 +7,7 @@ of each relaxed mode).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import time
@@ -17,7 +18,19 @@ from typing import Any
 from acezoo.config.loader import load_config
 from acezoo.training.trainer import build_data, train
 
-__all__ = ["run_study", "results_table", "plot_study", "mean_std"]
+__all__ = ["run_study", "results_table", "plot_study", "mean_std", "add_study_arguments"]
+
+
+def add_study_arguments(ap: argparse.ArgumentParser, modes: Sequence[str], seeds: Sequence[int], epochs: int,
+                        out: str) -> argparse.ArgumentParser:
+    """The options every study script shares: ``--modes``, ``--seeds``, ``--epochs``, ``--out``
+    and trailing ``key=value`` overrides for every run (the defaults are the study's)."""
+    ap.add_argument("--modes", nargs="+", default=list(modes))
+    ap.add_argument("--seeds", nargs="+", type=int, default=list(seeds))
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--out", default=out)
+    ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
+    return ap
 
 
 def run_study(
