@@ -228,6 +228,9 @@ def test_mae_task_in_target_unit(full: DataBundle) -> None:
     assert count == 10 and total / count == pytest.approx(0.5 * task.std, rel=1e-4)  # meV
     assert float(task.loss(off, batch)) == pytest.approx(0.5, rel=1e-4)
     assert float(task.loss(off.reshape(-1), batch)) == pytest.approx(0.5, rel=1e-4)
+    assert qm9.build_qm9(qm9.QM9Spec(subset="qm9_small", loss="mse")).task.loss_kind == "mse"
+    squared = qm9.MAERegressionTask(mean=task.mean, std=task.std, loss_kind="mse")
+    assert float(squared.loss(off, batch)) == pytest.approx(0.25, rel=1e-4)
 
 
 # --------------------------------------------------------------------------- missing package
@@ -320,6 +323,8 @@ def test_tensor_target_bundle_and_task() -> None:
     assert float(task.loss(off.float(), batch)) == pytest.approx(0.5, rel=1e-4)
     with pytest.raises(ValueError, match="prediction of shape"):
         task.loss(exact[:, 0], batch)
+    squared = qm9.TensorMAETask(mean=task.mean, std=task.std, loss_kind="mse")
+    assert float(squared.loss(off.float(), batch)) == pytest.approx(0.25 / 9, rel=1e-4)
     # the trace is invariant under the reconstruction: it is still the isotropic polarizability
     scalar = qm9.build_qm9(qm9.QM9Spec(subset="qm9_small", target="alpha", n_train=200, n_val=50, n_test=50))
     alpha = dict(zip(scalar.val.graph_fields["mol_id"].tolist(), scalar.val.graph_fields["y"][:, 0].tolist()))

@@ -323,6 +323,10 @@ class QM9Spec(DatasetSpec):
     atomization: bool = Field(
         False, description="U0/U/H/G as atomization energies (free-atom energies subtracted) instead of totals."
     )
+    loss: Literal["l1", "mse"] = Field(
+        "l1", description="Training loss on the standardised targets: `l1` (absolute error; for `alpha_tensor` the "
+        "Frobenius norm of the error) or `mse` (squared error of each entry).",
+    )
     min_gap: float = Field(
         1e-2, ge=0, lt=1, description="`alpha_tensor`: leave out molecules whose reconstructed axes are ill-defined "
         "(relative gap between the eigenvalues of the charge-weighted second moment below this).",
@@ -359,14 +363,16 @@ class MAERegressionTask:
 
     The model predicts ``p = (y - mean) / std`` (``mean``, ``std``: of the training targets), so
     its prediction in the target's unit is ``p * std + mean``. The loss is the L1 error on the
-    standardised scale, ``mean |p - (y - mean) / std|``; the metric ``mae`` is the absolute error
-    in the target's unit, ``|p * std + mean - y|`` (pooled as sum and count), computed in float64.
+    standardised scale, ``mean |p - (y - mean) / std|`` (``loss_kind="mse"``: the squared error);
+    the metric ``mae`` is the absolute error in the target's unit, ``|p * std + mean - y|`` (pooled
+    as sum and count), computed in float64.
     """
 
     target: str = "y"
     metric: str = "mae"
     mean: float = 0.0
     std: float = 1.0
+    loss_kind: str = "l1"
 
     def _shaped(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if pred.shape != y.shape:
@@ -376,10 +382,12 @@ class MAERegressionTask:
         return pred
 
     def loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
-        """L1 error on standardised targets."""
+        """L1 (or squared) error on standardised targets."""
         y = getattr(batch, self.target)
         pred = self._shaped(pred, y)
         scaled = ((y.double() - self.mean) / self.std).to(pred.dtype)
+        if self.loss_kind == "mse":
+            return torch.nn.functional.mse_loss(pred, scaled)
         return torch.nn.functional.l1_loss(pred, scaled)
 
     def metric_sums(self, pred: torch.Tensor, batch: Any) -> dict[str, tuple[float, int]]:
@@ -397,14 +405,16 @@ class TensorMAETask:
     The model predicts ``P = (Y - mu I) / sigma`` with ``mu`` the mean of ``tr(Y) / 3`` and
     ``sigma`` the standard deviation of the entries of ``Y - mu I`` over the training set (a
     shift along the identity and a scale commute with ``Y -> R Y R^T``). The loss is the mean
-    Frobenius norm ``||P - (Y - mu I) / sigma||_F`` (rotation-invariant); the metric ``mae`` is
-    the mean absolute error of the nine entries in the target's unit, in float64.
+    Frobenius norm ``||P - (Y - mu I) / sigma||_F`` (rotation-invariant; ``loss_kind="mse"``: the
+    mean squared entry error, also rotation-invariant); the metric ``mae`` is the mean absolute
+    error of the nine entries in the target's unit, in float64.
     """
 
     target: str = "y"
     metric: str = "mae"
     mean: float = 0.0
     std: float = 1.0
+    loss_kind: str = "l1"
 
     def _scaled(self, y: torch.Tensor) -> torch.Tensor:
         eye = torch.eye(3, dtype=torch.float64, device=y.device)
@@ -416,6 +426,8 @@ class TensorMAETask:
         if pred.shape != y.shape:
             raise ValueError(f"prediction of shape {tuple(pred.shape)} for tensors of shape {tuple(y.shape)}")
         diff = pred - self._scaled(y).to(pred.dtype)
+        if self.loss_kind == "mse":
+            return diff.square().mean()
         return diff.square().sum(dim=(-2, -1)).clamp_min(1e-12).sqrt().mean()
 
     def metric_sums(self, pred: torch.Tensor, batch: Any) -> dict[str, tuple[float, int]]:
@@ -478,5 +490,5 @@ def build_qm9(spec: QM9Spec, progress: bool = False) -> DataBundle:
     base = _base_dataset(arrays, y, spec)
     splits = {s: _with_onehot(base.subset(torch.from_numpy(r))) for s, r in rows.items()}
     info.update(unit=unit, mean=mean, std=std)
-    task = task_cls(target="y", metric="mae", mean=mean, std=std)
+    task = task_cls(target="y", metric="mae", mean=mean, std=std, loss_kind=spec.loss)
     return DataBundle(splits["train"], splits["val"], splits["test"], task, info)  # type: ignore[arg-type]
