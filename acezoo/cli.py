@@ -20,8 +20,9 @@ __all__ = ["main"]
 
 def _print_metrics(metrics: dict[str, Any]) -> None:
     test = metrics["test"]
+    unit = f" [{metrics['unit']}]" if metrics.get("unit") else ""
     for name in test["pruned"]:
-        print(f"test {name}: pruned (equivariant) {test['pruned'][name]:.6g} | full (with gamma) {test['full'][name]:.6g}")
+        print(f"test {name}{unit}: pruned (equivariant) {test['pruned'][name]:.6g} | full (with gamma) {test['full'][name]:.6g}")
     if "equivariance_error" in metrics:
         e = metrics["equivariance_error"]
         print(f"equivariance error: pruned {e['pruned']:.2e} | full {e['full']:.2e}")
@@ -83,6 +84,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     split = getattr(data, args.split)
     sym = symmetry_for(config.model)
     metrics = score(model, split, data.task, sym, device, max(500, config.train.batch_size))
+    if data.info.get("unit"):
+        metrics["unit"] = data.info["unit"]
     metrics["gammas"] = model.gamma_values()
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics}, indent=2))

@@ -362,6 +362,8 @@ def test_egnn_qm9_config_trains_on_qm9_small(tmp_path: Path) -> None:
                                              overrides))
     m = result.metrics
     assert set(m["gammas"]) == {"layers.0.h", "layers.1.h"}  # no coordinate blocks: positions stay fixed
+    assert m["unit"] == "meV"
+    assert "| model | mae (meV) |" in (result.run_dir / "README.md").read_text()
     assert set(m["test"]["pruned"]) == {"mae"} and m["test"]["pruned"]["mae"] > 0
     assert m["equivariance_error"]["pruned"] < 1e-5 < m["equivariance_error"]["full"]
 

@@ -79,7 +79,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
         "## Test metrics",
         "",
-        "| model | " + " | ".join(metric_names) + " |",
+        "| model | " + " | ".join(metric_names) + (f" ({m['unit']})" if m.get("unit") else "") + " |",
         "|---|" + "---|" * len(metric_names),
         _row("pruned (exactly equivariant)", m["test"]["pruned"]),
         _row("full (with gamma)", m["test"]["full"]),

@@ -422,6 +422,8 @@ class _Trainer:
             "wall_time_s": self.wall,
             "device": str(self.device),
         }
+        if self.data.info.get("unit"):
+            metrics["unit"] = self.data.info["unit"]  # of the test metric (e.g. meV for QM9 energies)
         ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
         if self.history:
             from acezoo.training.plots import plot_duals
