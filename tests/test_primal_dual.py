@@ -188,3 +188,34 @@ def test_simultaneous_gda_would_diverge_on_the_same_problem() -> None:
     for _ in range(5000):
         g, lam = g - lr * lam, lam + lr * g
     assert math.hypot(g, lam) > 3.0
+
+
+def _flat_game_gammas(dual: str, kp: float = 0.0, steps: int = 2000) -> list[float]:
+    """gamma over ``steps`` of Adam (primal) on the bilinear game of the previous tests, no penalty."""
+    net = nn.Module()
+    net.b = Relaxed(Scale(0.5), Scale(0.0))
+    net.b.neq.w.requires_grad_(False)
+    net.forward = lambda x: net.b(x)  # type: ignore[method-assign]
+    model = RelaxedModel(net, plan={"b": BlockBudget("equality", 1.0, 0.0, 1.0)})
+    lr = 0.01
+    budget = ConstraintBudget(mode="equality", dual_optimizer=dual, dual_lr=lr, dual_kp=kp, penalty=0.0)
+    engine = PrimalDual(model, budget, lambda gs: torch.optim.Adam(gs, lr=lr))
+    x = torch.tensor(1.0, dtype=torch.float64)
+    gammas = []
+    for _ in range(steps):
+        engine.step(lambda: (model(x) - 1.0) ** 2)
+        gammas.append(model.gamma_values()["b"])
+    return gammas
+
+
+def test_nupi_proportional_term_damps_the_gamma_oscillation() -> None:
+    """Adam on gamma moves it by ~lr per step whatever the multiplier, so an integral (Adam or
+    SGD) dual overshoots far past 0; nuPI's proportional term lambda ~ Kp * gamma pulls it back
+    as soon as it crosses."""
+    adam = _flat_game_gammas("adam")
+    nupi = _flat_game_gammas("nupi", kp=100.0)
+    assert max(abs(g) for g in adam[-200:]) > 0.5  # still swinging after 2000 steps
+    assert min(adam) < -1.0
+    assert max(abs(g) for g in nupi[-200:]) < 1e-6  # settled at 0
+    assert min(nupi) > -0.5
+    assert _flat_game_gammas("nupi", kp=0.0, steps=50) == _flat_game_gammas("sgd", steps=50)  # Kp = 0 is SGD

@@ -59,9 +59,12 @@ def _without_time(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in rec.items() if k != "time_s"} for rec in history]
 
 
-def test_ctrl_c_then_resume_continues_exactly(tmp_path: Path) -> None:
-    """Also under a cosine learning-rate schedule, which the resumed run must continue."""
-    overrides = [*tiny_overrides(tmp_path, epochs=3), "constraints.mode=resilient", "train.lr_schedule=cosine"]
+@pytest.mark.parametrize("dual", ["adam", "nupi"])
+def test_ctrl_c_then_resume_continues_exactly(tmp_path: Path, dual: str) -> None:
+    """Also under a cosine learning-rate schedule, which the resumed run must continue, and with
+    each stateful dual optimiser (nuPI keeps the previous violation)."""
+    overrides = [*tiny_overrides(tmp_path, epochs=3), "constraints.mode=resilient", "train.lr_schedule=cosine",
+                 f"constraints.dual_optimizer={dual}", "constraints.dual_kp=50"]
     config = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", overrides)
     data = build_data(config)
     straight = acezoo.train(config, run_dir=tmp_path / "straight", data=data)

@@ -69,10 +69,16 @@ class ConstraintBudget(StrictModel):
         "c/2 * max(0, g(gamma))^2) to the primal objective. It vanishes at feasible points and keeps "
         "the primal-dual game bounded where the loss is flat in gamma; 0 gives ACE's Algorithms 1/2 verbatim.",
     )
-    dual_optimizer: Literal["sgd", "adam"] = Field(
-        "adam", description="Dual ascent on the multipliers: plain `sgd` ascent or `adam`."
+    dual_optimizer: Literal["sgd", "adam", "nupi"] = Field(
+        "adam",
+        description="Dual ascent on the multipliers: plain `sgd` ascent, `adam`, or `nupi` (cooper's nuPI, a "
+        "PI controller: lambda_t = dual_lr * (sum_s h_s + dual_kp * h_t), whose proportional term damps the "
+        "oscillation of gamma around 0).",
     )
     dual_lr: float = Field(8e-4, gt=0, description="Learning rate of the dual optimiser.")
+    dual_kp: float = Field(
+        0.0, ge=0, description="`nupi`: proportional gain Kp (the integral gain is 1; Kp = 0 is plain `sgd` ascent)."
+    )
     schedule_end: float = Field(
         0.8,
         gt=0,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Callable
 
 import cooper
@@ -183,6 +184,9 @@ class PrimalDual:
         if dual_params:
             if budget.dual_optimizer == "sgd":
                 self.dual: torch.optim.Optimizer | None = torch.optim.SGD(dual_params, lr=budget.dual_lr, maximize=True)
+            elif budget.dual_optimizer == "nupi":
+                self.dual = cooper.optim.nuPI(dual_params, lr=budget.dual_lr, Kp=torch.tensor(budget.dual_kp),
+                                              Ki=torch.tensor(1.0), maximize=True)
             else:
                 self.dual = torch.optim.Adam(dual_params, lr=budget.dual_lr, maximize=True)
             self.optimizer: cooper.optim.CooperOptimizer = cooper.optim.AlternatingPrimalDualOptimizer(
@@ -286,7 +290,7 @@ class PrimalDual:
             "slack": self.slack.detach().clone(),
             "multipliers": self.problem.state_dict()["multipliers"],
             "primal": self.primal.state_dict(),
-            "dual": self.dual.state_dict() if self.dual is not None else None,
+            "dual": _plain_enums(self.dual.state_dict()) if self.dual is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -296,5 +300,20 @@ class PrimalDual:
         self.problem.load_state_dict({"multipliers": state["multipliers"], "penalty_coefficients": {}})
         self.primal.load_state_dict(state["primal"])
         if self.dual is not None:
-            self.dual.load_state_dict(state["dual"])
+            dual = state["dual"]
+            for saved, current in zip(dual["param_groups"], self.dual.param_groups):
+                for key, value in current.items():  # e.g. nuPI's init_type: stored as its value
+                    if isinstance(value, Enum):
+                        saved[key] = type(value)(saved[key])
+            self.dual.load_state_dict(dual)
         self._apply_schedule()
+
+
+def _plain_enums(state: dict[str, Any]) -> dict[str, Any]:
+    """An optimiser state dict with enum hyper-parameters replaced by their values (checkpoints
+    store plain data only; :meth:`PrimalDual.load_state_dict` restores the enums)."""
+    for group in state["param_groups"]:
+        for key, value in group.items():
+            if isinstance(value, Enum):
+                group[key] = value.value
+    return state
