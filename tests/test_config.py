@@ -63,7 +63,7 @@ BAD_OVERRIDES = [
     (["constraints.mode=strictt"], "constraints.mode", "'strict', 'equality', 'tolerance', 'resilient', 'free', 'schedule' or 'error_budget'"),
     (["train.lr=-1"], "train.lr", "greater than 0"),
     (["train.device=gpu"], "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'"),
-    (["constraints.dual_optimizer=rmsprop"], "constraints.dual_optimizer", "'sgd' or 'adam'"),
+    (["constraints.dual_optimizer=rmsprop"], "constraints.dual_optimizer", "'sgd', 'adam' or 'nupi'"),
     (["train.epochs"], "train.epochs", "key=value"),
 ]
 
