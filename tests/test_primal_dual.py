@@ -155,6 +155,17 @@ def test_schedule_goes_0_up_0_and_is_not_trained() -> None:
     assert seen[5] == pytest.approx(0.7) and all(s == 0.0 for s in seen[10:])
 
 
+def _flat_game(primal: str, budget: ConstraintBudget, lr: float) -> tuple[RelaxedModel, PrimalDual]:
+    """J = (0.5 x - 1)^2 whatever gamma (the branch outputs 0): bilinear in (gamma, lambda)."""
+    net = nn.Module()
+    net.b = Relaxed(Scale(0.5), Scale(0.0))
+    net.b.neq.w.requires_grad_(False)
+    net.forward = lambda x: net.b(x)  # type: ignore[method-assign]
+    model = RelaxedModel(net, plan={"b": BlockBudget("equality", 1.0, 0.0, 1.0)})
+    make = (lambda gs: torch.optim.SGD(gs, lr=lr)) if primal == "sgd" else (lambda gs: torch.optim.Adam(gs, lr=lr))
+    return model, PrimalDual(model, budget, make)
+
+
 @pytest.mark.parametrize("dual", ["sgd", "adam"])
 @pytest.mark.parametrize("primal", ["sgd", "adam"])
 def test_bounded_when_loss_is_flat_in_gamma(primal: str, dual: str) -> None:
@@ -164,14 +175,7 @@ def test_bounded_when_loss_is_flat_in_gamma(primal: str, dual: str) -> None:
     updates must keep gamma and lambda bounded over many steps.
     """
     torch.manual_seed(0)
-    net = nn.Module()
-    net.b = Relaxed(Scale(0.5), Scale(0.0))
-    net.b.neq.w.requires_grad_(False)
-    net.forward = lambda x: net.b(x)  # type: ignore[method-assign]
-    model = RelaxedModel(net, plan={"b": BlockBudget("equality", 1.0, 0.0, 1.0)})
-    lr = 0.05
-    make = (lambda gs: torch.optim.SGD(gs, lr=lr)) if primal == "sgd" else (lambda gs: torch.optim.Adam(gs, lr=lr))
-    engine = PrimalDual(model, ConstraintBudget(mode="equality", dual_optimizer=dual, dual_lr=lr), make)
+    model, engine = _flat_game(primal, ConstraintBudget(mode="equality", dual_optimizer=dual, dual_lr=0.05), 0.05)
     x = torch.tensor(1.0, dtype=torch.float64)
     peak_g, peak_l = 0.0, 0.0
     for _ in range(5000):
@@ -192,14 +196,8 @@ def test_simultaneous_gda_would_diverge_on_the_same_problem() -> None:
 
 def _flat_game_gammas(dual: str, kp: float = 0.0, steps: int = 2000) -> list[float]:
     """gamma over ``steps`` of Adam (primal) on the bilinear game of the previous tests, no penalty."""
-    net = nn.Module()
-    net.b = Relaxed(Scale(0.5), Scale(0.0))
-    net.b.neq.w.requires_grad_(False)
-    net.forward = lambda x: net.b(x)  # type: ignore[method-assign]
-    model = RelaxedModel(net, plan={"b": BlockBudget("equality", 1.0, 0.0, 1.0)})
-    lr = 0.01
-    budget = ConstraintBudget(mode="equality", dual_optimizer=dual, dual_lr=lr, dual_kp=kp, penalty=0.0)
-    engine = PrimalDual(model, budget, lambda gs: torch.optim.Adam(gs, lr=lr))
+    budget = ConstraintBudget(mode="equality", dual_optimizer=dual, dual_lr=0.01, dual_kp=kp, penalty=0.0)
+    model, engine = _flat_game("adam", budget, 0.01)
     x = torch.tensor(1.0, dtype=torch.float64)
     gammas = []
     for _ in range(steps):
