@@ -217,3 +217,12 @@ def test_nupi_proportional_term_damps_the_gamma_oscillation() -> None:
     assert max(abs(g) for g in nupi[-200:]) < 1e-6  # settled at 0
     assert min(nupi) > -0.5
     assert _flat_game_gammas("nupi", kp=0.0, steps=50) == _flat_game_gammas("sgd", steps=50)  # Kp = 0 is SGD
+
+
+def test_gamma_lr_sets_the_primal_step_of_the_gammas_only() -> None:
+    model = toy_model("equality", 0.8)
+    engine = PrimalDual(model, ConstraintBudget(mode="equality", gamma_lr=0.3), sgd(0.01))
+    lrs = {g["name"]: g["lr"] for g in engine.primal.param_groups}
+    assert lrs == {"weights": 0.01, "gammas": 0.3}
+    default = PrimalDual(toy_model("equality", 0.8), ConstraintBudget(mode="equality"), sgd(0.01))
+    assert {g["name"]: g["lr"] for g in default.primal.param_groups} == {"weights": 0.01, "gammas": 0.01}

@@ -76,6 +76,10 @@ class ConstraintBudget(StrictModel):
         "oscillation of gamma around 0).",
     )
     dual_lr: float = Field(8e-4, gt=0, description="Learning rate of the dual optimiser.")
+    gamma_lr: float | None = Field(
+        None, gt=0, description="Learning rate of the primal optimiser on the gammas (null: train.lr). Under Adam "
+        "gamma moves by about this much per step however large the multiplier, so it sets how fast gamma can reach 0.",
+    )
     dual_kp: float = Field(
         0.0, ge=0, description="`nupi`: proportional gain Kp (the integral gain is 1; Kp = 0 is plain `sgd` ascent)."
     )

@@ -173,7 +173,10 @@ class PrimalDual:
                           self.eq_names + self.tol_names + self.res_names + self.free_names + self.budget_names]
         groups: list[dict[str, Any]] = [{"params": model.weight_parameters(), "name": "weights"}]
         if trained_gammas:
-            groups.append({"params": trained_gammas, "weight_decay": 0.0, "name": "gammas"})
+            gamma_group: dict[str, Any] = {"params": trained_gammas, "weight_decay": 0.0, "name": "gammas"}
+            if budget.gamma_lr is not None:
+                gamma_group["lr"] = budget.gamma_lr
+            groups.append(gamma_group)
         if self.res_names:
             groups.append({"params": [self.slack], "weight_decay": 0.0, "name": "slacks"})
         self.primal = make_primal(groups)
