@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from acezoo.training.study import add_study_arguments, mean_std, run_study
+from acezoo.training.study import add_study_arguments, run_study, runs_by_mode, metric_mean_std
 
 TASKS: dict[str, tuple[str, list[str], float, str]] = {
     "digits_rot": ("zoo_configs/gcnn_digits_equality.yaml", ["data.dataset=digits_rot"], 100.0, " (% error)"),
@@ -34,17 +34,11 @@ TASKS: dict[str, tuple[str, list[str], float, str]] = {
 def summary(results: dict[str, tuple[list[dict[str, Any]], float, str]], modes: list[str]) -> str:
     lines = ["| task | mode | test, pruned | test, full | final mean abs gamma per layer |", "|---|---|---|---|---|"]
     for task, (runs, scale, label) in results.items():
-        for mode in modes:
-            rs = [r for r in runs if r["mode"] == mode]
-            if not rs:
-                continue
-
-            def ms(key: str) -> str:
-                return mean_std([r[key] * scale for r in rs])
-
+        for mode, rs in runs_by_mode(runs, modes):
             gammas = ", ".join(f"{k} {statistics.mean(abs(r['gammas'][k]) for r in rs):.3f}"
                                for k in rs[0]["gammas"]) or "-"
-            lines.append(f"| {task}{label} | {mode} | {ms('test_pruned')} | {ms('test_full')} | {gammas} |")
+            lines.append(f"| {task}{label} | {mode} | {metric_mean_std(rs, 'test_pruned', scale)} | "
+                         f"{metric_mean_std(rs, 'test_full', scale)} | {gammas} |")
     return "\n".join(lines)
 
 

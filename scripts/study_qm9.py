@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from acezoo.training.study import add_study_arguments, mean_std, run_study
+from acezoo.training.study import add_study_arguments, run_study, runs_by_mode, metric_mean_std
 
 CONFIGS = {"egnn": "zoo_configs/egnn_qm9_equality.yaml", "se3t": "zoo_configs/se3t_qm9_equality.yaml"}
 PUBLISHED: dict[tuple[str, str], float] = {
@@ -37,13 +37,9 @@ def summary(results: dict[str, list[dict[str, Any]]], modes: list[str], target: 
              "|---|---|---|---|---|---|---|"]
     for arch, runs in results.items():
         published = PUBLISHED.get((arch, target))
-        for mode in modes:
-            rs = [r for r in runs if r["mode"] == mode]
-            if not rs:
-                continue
+        for mode, rs in runs_by_mode(runs, modes):
             ref = f"{published:g}" if published is not None and mode == "strict" else ""
-            lines.append(f"| {arch} | {mode} | {mean_std([r['test_pruned'] for r in rs])} | "
-                         f"{mean_std([r['test_full'] for r in rs])} | "
+            lines.append(f"| {arch} | {mode} | {metric_mean_std(rs, 'test_pruned')} | {metric_mean_std(rs, 'test_full')} | "
                          f"{statistics.mean(r['best_epoch'] for r in rs):.0f} | "
                          f"{statistics.mean(r['wall_s'] for r in rs) / 60:.1f} | {ref} |")
     return "\n".join(lines)

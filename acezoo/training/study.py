@@ -11,14 +11,15 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from acezoo.config.loader import load_config
 from acezoo.training.trainer import build_data, train
 
-__all__ = ["run_study", "results_table", "plot_study", "mean_std", "add_study_arguments"]
+__all__ = ["run_study", "results_table", "plot_study", "mean_std", "add_study_arguments", "runs_by_mode",
+           "metric_mean_std"]
 
 
 def add_study_arguments(ap: argparse.ArgumentParser, modes: Sequence[str], seeds: Sequence[int], epochs: int,
@@ -101,18 +102,24 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4g} +- {sd:.2g}"
 
 
+def runs_by_mode(runs: list[dict[str, Any]], modes: Sequence[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``(mode, its runs)`` in the order of ``modes``, skipping modes without runs."""
+    for mode in modes:
+        rs = [r for r in runs if r["mode"] == mode]
+        if rs:
+            yield mode, rs
+
+
+def metric_mean_std(rs: list[dict[str, Any]], key: str, scale: float = 1.0) -> str:
+    """``mean +- std`` over runs of ``r[key] * scale`` (e.g. ``key="test_pruned"``)."""
+    return mean_std([r[key] * scale for r in rs])
+
+
 def results_table(runs: list[dict[str, Any]], modes: Sequence[str], scale: float = 1.0) -> str:
     """Markdown table: mode, pruned and full test metric (mean +- std), mean best epoch."""
     lines = ["| mode | pruned (equivariant) | full (with gamma) | best epoch |", "|---|---|---|---|"]
-    for mode in modes:
-        rs = [r for r in runs if r["mode"] == mode]
-        if not rs:
-            continue
-
-        def ms(key: str) -> str:
-            return mean_std([r[key] * scale for r in rs])
-
-        lines.append(f"| {mode} | {ms('test_pruned')} | {ms('test_full')} | "
+    for mode, rs in runs_by_mode(runs, modes):
+        lines.append(f"| {mode} | {metric_mean_std(rs, 'test_pruned', scale)} | {metric_mean_std(rs, 'test_full', scale)} | "
                      f"{statistics.mean(r['best_epoch'] for r in rs):.0f} |")
     return "\n".join(lines)
 
