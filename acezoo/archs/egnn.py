@@ -34,6 +34,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from acezoo.config.base import ArchSpec
+from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind, branch_mlp
 from acezoo.nn.mlp import MLP
 from acezoo.nn.relaxed import Relaxed
 from acezoo.registry import register_arch
@@ -48,6 +49,7 @@ class EGNNSpec(ArchSpec):
     hidden: int = Field(64, ge=1, description="Width of node features and messages.")
     layers: int = Field(4, ge=1, description="Number of EGNN layers.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
+    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
     coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
     edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
         "charge_product",
@@ -121,11 +123,12 @@ class FeatureUpdate(nn.Module):
 
 
 class AbsoluteBranch(nn.Module):
-    """Symmetry-breaking branch: an MLP over ``[h_i, x_i, v_i]`` (raw absolute coordinates)."""
+    """Symmetry-breaking branch: an MLP (plain or bounded) over ``[h_i, x_i, v_i]`` (raw absolute
+    coordinates)."""
 
-    def __init__(self, hidden: int, branch_hidden: int, out: int) -> None:
+    def __init__(self, hidden: int, branch_hidden: int, out: int, kind: str = "plain") -> None:
         super().__init__()
-        self.mlp = MLP([hidden + 6, branch_hidden, out])
+        self.mlp = branch_mlp(kind, [hidden + 6, branch_hidden, out])
 
     def forward(self, h, x, v, m, diff, row):  # noqa: ANN001
         return self.mlp(torch.cat([h, x, v], dim=-1))
@@ -143,13 +146,14 @@ class EGNNLayer(nn.Module):
         velocity: bool = True,
         coord_updates: bool = True,
         edge_gate: bool = False,
+        branch: str = "plain",
     ) -> None:
         super().__init__()
         self.phi_e = MLP([2 * hidden + 1 + edge_dim, hidden, hidden], last_act=True)
         self.gate = nn.Sequential(nn.Linear(hidden, 1), nn.Sigmoid()) if edge_gate else None
-        self.x = (Relaxed(CoordUpdate(hidden, agg, velocity), AbsoluteBranch(hidden, branch_hidden, 3))
+        self.x = (Relaxed(CoordUpdate(hidden, agg, velocity), AbsoluteBranch(hidden, branch_hidden, 3, branch))
                   if coord_updates else None)
-        self.h = Relaxed(FeatureUpdate(hidden), AbsoluteBranch(hidden, branch_hidden, hidden))
+        self.h = Relaxed(FeatureUpdate(hidden), AbsoluteBranch(hidden, branch_hidden, hidden, branch))
 
     def forward(self, h, x, v, edge_index, edge_attr):  # noqa: ANN001
         row, col = edge_index
@@ -192,7 +196,7 @@ class EGNN(nn.Module):
         edge_width = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
         self.layers = nn.ModuleList(
             EGNNLayer(spec.hidden, spec.branch_hidden, edge_width, spec.coord_agg, spec.node_input == "velocity",
-                      spec.coord_updates, spec.edge_gate)
+                      spec.coord_updates, spec.edge_gate, spec.branch)
             for _ in range(spec.layers)
         )
         self.readout = GraphReadout(spec.hidden, spec.out_channels, spec.pool) if spec.output == "graph" else None
@@ -234,6 +238,7 @@ class EGNN(nn.Module):
         "charge-feature": dict(charge_feature=True),
         "molecule": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False, edge_gate=True),
         "molecule-coords": dict(node_input="atoms", edge_input="none", output="graph", pool="mean", out_channels=2),
+        "bounded-branch": dict(branch="bounded"),
     },
 )
 def build_egnn(spec: EGNNSpec) -> EGNN:

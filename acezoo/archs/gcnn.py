@@ -21,8 +21,10 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from acezoo.config.base import ArchSpec
+from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind
 from acezoo.nn.group_conv import GroupBatchNorm, GroupConv2d, LiftingConv2d, get_group, group_pool
 from acezoo.nn.relaxed import Relaxed
 from acezoo.registry import register_arch
@@ -46,6 +48,8 @@ class GCNNSpec(ArchSpec):
     out_channels: int = Field(1, ge=1, description="Output channels of the `dense` head.")
     residual: bool = Field(True, description="`dense` head: add the input to the output (needs in == out channels).")
     pool: Literal["max", "mean"] = Field("max", description="Pooling over the group axis in the `classify` head.")
+    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION + " For the group CNN: `bounded` is a "
+                               "spectrally normalised conv without bias (the group batch norm follows every layer).")
     @model_validator(mode="after")
     def _check(self) -> "GCNNSpec":
         if self.kernel_size % 2 == 0:
@@ -55,12 +59,20 @@ class GCNNSpec(ArchSpec):
         return self
 
 
+def branch_conv(c_in: int, c_out: int, k: int, kind: str = "plain") -> nn.Conv2d:
+    """The conv of a branch: plain, or ``bounded`` (no bias, weight spectrally normalised as the
+    ``(c_out, c_in * k * k)`` matrix, so the branch's scale is set by gamma alone)."""
+    if kind == "bounded":
+        return spectral_norm(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False))
+    return nn.Conv2d(c_in, c_out, k, padding=k // 2)
+
+
 class LiftingBranch(nn.Module):
     """Symmetry-breaking branch of the lifting layer: an ordinary ``Conv2d`` to ``C_out * G`` maps."""
 
-    def __init__(self, c_in: int, c_out: int, order: int, k: int) -> None:
+    def __init__(self, c_in: int, c_out: int, order: int, k: int, kind: str = "plain") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out * order, k, padding=k // 2)
+        self.conv = branch_conv(c_in, c_out * order, k, kind)
         self.c_out, self.order = c_out, order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,9 +84,9 @@ class GroupBranch(nn.Module):
     """Symmetry-breaking branch of a group conv: an ordinary ``Conv2d`` over all ``C_in * G``
     input maps (flattened channel-major, as the group conv's filter bank reads them)."""
 
-    def __init__(self, c_in: int, c_out: int, order: int, k: int) -> None:
+    def __init__(self, c_in: int, c_out: int, order: int, k: int, kind: str = "plain") -> None:
         super().__init__()
-        self.conv = nn.Conv2d(c_in * order, c_out * order, k, padding=k // 2)
+        self.conv = branch_conv(c_in * order, c_out * order, k, kind)
         self.c_out, self.order = c_out, order
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
@@ -100,9 +112,10 @@ class RelaxedGroupConv(Relaxed):
         eq, branch = self.eq, self.neq.conv
         G = eq.group.order
         bank = eq.filter_bank() + self.gamma * branch.weight
-        bias = branch.bias * self.gamma
+        bias = None if branch.bias is None else branch.bias * self.gamma
         if eq.bias is not None:
-            bias = bias + eq.bias.repeat_interleave(G)
+            eq_bias = eq.bias.repeat_interleave(G)
+            bias = eq_bias if bias is None else bias + eq_bias
         flat = x if x.dim() == 4 else x.flatten(1, 2)
         out = torch.nn.functional.conv2d(flat, bank, bias, padding=eq.padding)
         return out.view(out.shape[0], eq.out_channels, G, *out.shape[-2:])
@@ -116,9 +129,9 @@ class GCNN(nn.Module):
         self.spec = spec
         g, c, k = get_group(spec.group), spec.channels, spec.kernel_size
         self.lift = RelaxedGroupConv(LiftingConv2d(spec.in_channels, c, k, g),
-                                     LiftingBranch(spec.in_channels, c, g.order, k))
+                                     LiftingBranch(spec.in_channels, c, g.order, k, spec.branch))
         self.layers = nn.ModuleList(
-            RelaxedGroupConv(GroupConv2d(c, c, k, g), GroupBranch(c, c, g.order, k)) for _ in range(spec.layers - 1)
+            RelaxedGroupConv(GroupConv2d(c, c, k, g), GroupBranch(c, c, g.order, k, spec.branch)) for _ in range(spec.layers - 1)
         )
         self.norms = nn.ModuleList(GroupBatchNorm(c, g) for _ in range(spec.layers))
         if spec.head == "classify":
@@ -146,7 +159,8 @@ class GCNN(nn.Module):
     "gcnn",
     spec=GCNNSpec,
     symmetry="image_group",
-    examples={"d4-dense": dict(group="D4", head="dense", channels=4), "d4-classify-mean": dict(group="D4", pool="mean")},
+    examples={"d4-dense": dict(group="D4", head="dense", channels=4), "d4-classify-mean": dict(group="D4", pool="mean"),
+              "bounded-branch": dict(branch="bounded")},
 )
 def build_gcnn(spec: GCNNSpec) -> GCNN:
     """Group-equivariant CNN (p4 / p4m) with lifting and group convolutions (Cohen & Welling 2016)."""

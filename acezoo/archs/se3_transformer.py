@@ -40,7 +40,7 @@ from torch_geometric.utils import scatter, softmax
 from acezoo.config.base import ArchSpec
 from acezoo.data.graphs import batch_fully_connected_edge_index, knn_edge_index, radius_edge_index
 from acezoo.nn.irreps import EquivariantLayerNorm, degree_irreps, merge_heads, split_heads
-from acezoo.nn.mlp import MLP
+from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind, branch_mlp
 from acezoo.nn.relaxed import Relaxed
 from acezoo.registry import register_arch
 
@@ -83,6 +83,7 @@ class SE3TransformerSpec(ArchSpec):
     )
     atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
+    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
     output: Literal["position", "vector", "invariant", "graph", "tensor"] = Field(
         "position",
         description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
@@ -232,11 +233,12 @@ class LayerUpdate(nn.Module):
 
 
 class FlatBranch(nn.Module):
-    """Symmetry-breaking branch: an MLP over the flattened irreps ``h_i`` and raw ``x_i, v_i``."""
+    """Symmetry-breaking branch: an MLP (plain or bounded) over the flattened irreps ``h_i`` and
+    raw ``x_i, v_i``."""
 
-    def __init__(self, dim: int, hidden: int) -> None:
+    def __init__(self, dim: int, hidden: int, kind: str = "plain") -> None:
         super().__init__()
-        self.mlp = MLP([dim + 6, hidden, dim])
+        self.mlp = branch_mlp(kind, [dim + 6, hidden, dim])
 
     def forward(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001
         return self.mlp(torch.cat([h, x, v], dim=-1))
@@ -249,7 +251,7 @@ class SE3TLayer(nn.Module):
         super().__init__()
         self.update = Relaxed(
             LayerUpdate(irreps, irreps_sh, spec.heads, radial_in, spec.radial_hidden),
-            FlatBranch(irreps.dim, spec.branch_hidden),
+            FlatBranch(irreps.dim, spec.branch_hidden, spec.branch),
         )
 
     def forward(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001
@@ -332,6 +334,7 @@ class SE3Transformer(nn.Module):
         "molecule": dict(node_input="atoms", edge_input="none", output="graph", layers=2, channels=8),
         "tensor": dict(node_input="atoms", edge_input="none", output="tensor", layers=2, channels=[8, 4, 4],
                        max_degree=2),
+        "bounded-branch": dict(branch="bounded", layers=2, channels=8),
     },
 )
 def build_se3_transformer(spec: SE3TransformerSpec) -> SE3Transformer:

@@ -13,6 +13,9 @@ Modes (see ``shared/docs/ace-method.md``):
 - ``error_budget`` gamma trained freely, subject to one data-dependent constraint on the
                  whole model: its measured equivariance defect on the training batches is
                  at most ``error_budget`` (multiplier ``lambda >= 0``).
+- ``penalty``    gamma trained freely, with a fixed-weight equivariance penalty
+                 ``penalty_weight * defect`` added to the loss (REMUL-style, Elhag et al. 2024):
+                 the unconstrained counterpart of ``error_budget``.
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ from pydantic import Field
 
 from acezoo.config.base import StrictModel
 
-__all__ = ["Mode", "MODES", "BlockOverride", "ConstraintBudget", "BlockBudget"]
+__all__ = ["Mode", "MODES", "DEFECT_MODES", "BlockOverride", "ConstraintBudget", "BlockBudget"]
 
-Mode = Literal["strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget"]
-MODES: tuple[str, ...] = ("strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget")
+Mode = Literal["strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget", "penalty"]
+MODES: tuple[str, ...] = ("strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget", "penalty")
+#: modes whose loss needs the measured equivariance defect of the full model (a second forward pass)
+DEFECT_MODES: tuple[str, ...] = ("error_budget", "penalty")
 
 
 class BlockOverride(StrictModel):
@@ -62,6 +67,12 @@ class ConstraintBudget(StrictModel):
         description="error_budget mode: bound on the equivariance defect of the full model on the training "
         "batches, mean((f(g.x) - g.f(x))^2) for a random group element g each step (the loss's units).",
     )
+    penalty_weight: float = Field(
+        1.0,
+        ge=0,
+        description="penalty mode: weight alpha of the equivariance penalty alpha * mean((f(g.x) - g.f(x))^2) "
+        "added to the loss (a random group element g each step; REMUL-style).",
+    )
     penalty: float = Field(
         1.0,
         ge=0,
@@ -79,6 +90,13 @@ class ConstraintBudget(StrictModel):
     gamma_lr: float | None = Field(
         None, gt=0, description="Learning rate of the primal optimiser on the gammas (null: train.lr). Under Adam "
         "gamma moves by about this much per step however large the multiplier, so it sets how fast gamma can reach 0.",
+    )
+    gamma_optimizer: Literal["adam", "sgd"] = Field(
+        "adam",
+        description="Primal optimiser of the gammas: `adam` (the primal Adam, shared with the weights: the paper's "
+        "setting) or `sgd` (plain SGD at gamma_lr, default 1000 x train.lr, the weights staying on Adam: the "
+        "`adamsgd` optimiser of the ACE authors' N-body code). Under SGD the multiplier pulls gamma by "
+        "lr * lambda per step rather than by about lr, however large lambda grows.",
     )
     dual_kp: float = Field(
         0.0, ge=0, description="`nupi`: proportional gain Kp (the integral gain is 1; Kp = 0 is plain `sgd` ascent)."

@@ -14,6 +14,13 @@ Per relaxed block ``i`` (see ``shared/docs/ace-method.md``):
   (``loss_fn`` returns ``(loss, defect)``), multiplier ``lambda >= 0``. The primal step sees
   this rank's differentiable defect; the dual step uses the defect averaged over every
   data-parallel rank (``reduce`` all-reduces its (sum, count)), from the same step.
+- penalty    gamma trained freely; ``penalty_weight * defect`` is added to the objective (a
+  fixed-weight equivariance penalty, REMUL-style; no multiplier).
+
+The gammas share the primal Adam by default (the paper's setting); with
+``gamma_optimizer: sgd`` they get their own plain SGD at ``gamma_lr`` (default 1000 x the
+primal lr, the ACE authors' ``adamsgd``), so a step moves gamma by ``lr * (dJ/dgamma +
+lambda)`` instead of about ``lr`` whatever the multiplier.
 
 An optional augmented-Lagrangian term ``c/2 * h(gamma)^2`` (inequalities: the positive part
 squared) is added to the primal objective only; it is zero at feasible points, so it moves no
@@ -104,10 +111,13 @@ class _GammaProblem(cooper.ConstrainedMinimizationProblem):
         objective = loss
         if e.res_names:
             objective = objective + 0.5 * (e.rho * e.slack.pow(2)).sum()
-        if e.budget_names:
+        if e.needs_defect:
             if defect is None:
-                raise ValueError("error_budget mode needs loss_fn to return (loss, equivariance defect)")
+                raise ValueError("error_budget and penalty modes need loss_fn to return (loss, equivariance defect)")
             e._defect_global = e.reduce_defect(defect.detach().to(e.dtype))
+        if e.penalty_names:
+            assert defect is not None
+            objective = objective + e.penalty_weight * defect.to(objective.dtype)
         state = self.compute_violations()
         if e.budget_names:
             assert defect is not None
@@ -155,6 +165,8 @@ class PrimalDual:
         self.eq_names, self.tol_names, self.res_names = by_mode("equality"), by_mode("tolerance"), by_mode("resilient")
         self.free_names, self.sched_names = by_mode("free"), by_mode("schedule")
         self.budget_names = by_mode("error_budget")
+        self.penalty_names = by_mode("penalty")
+        self.penalty_weight = float(budget.penalty_weight)
         self.error_budget = float(budget.error_budget)
         self.reduce_defect = reduce_defect or (lambda d: d)
         self._defect_global: torch.Tensor | None = None
@@ -169,10 +181,11 @@ class PrimalDual:
         self.penalty = float(budget.penalty)
         self._last_loss: torch.Tensor | None = None
 
-        trained_gammas = [gammas[n] for n in
-                          self.eq_names + self.tol_names + self.res_names + self.free_names + self.budget_names]
+        trained_gammas = [gammas[n] for n in self.eq_names + self.tol_names + self.res_names + self.free_names
+                          + self.budget_names + self.penalty_names]
         groups: list[dict[str, Any]] = [{"params": model.weight_parameters(), "name": "weights"}]
-        if trained_gammas:
+        sgd_gammas = bool(trained_gammas) and budget.gamma_optimizer == "sgd"
+        if trained_gammas and not sgd_gammas:
             gamma_group: dict[str, Any] = {"params": trained_gammas, "weight_decay": 0.0, "name": "gammas"}
             if budget.gamma_lr is not None:
                 gamma_group["lr"] = budget.gamma_lr
@@ -180,6 +193,11 @@ class PrimalDual:
         if self.res_names:
             groups.append({"params": [self.slack], "weight_decay": 0.0, "name": "slacks"})
         self.primal = make_primal(groups)
+        self.gamma_sgd: torch.optim.Optimizer | None = None
+        if sgd_gammas:
+            lr = budget.gamma_lr if budget.gamma_lr is not None else 1000.0 * float(self.primal.defaults["lr"])
+            self.gamma_sgd = torch.optim.SGD(trained_gammas, lr=lr)
+        primal_optimizers = [self.primal] + ([self.gamma_sgd] if self.gamma_sgd is not None else [])
         if self.res_names:
             self.primal.register_step_post_hook(self._project_slacks)
         self.problem = _GammaProblem(self)
@@ -193,14 +211,19 @@ class PrimalDual:
             else:
                 self.dual = torch.optim.Adam(dual_params, lr=budget.dual_lr, maximize=True)
             self.optimizer: cooper.optim.CooperOptimizer = cooper.optim.AlternatingPrimalDualOptimizer(
-                self.problem, primal_optimizers=self.primal, dual_optimizers=self.dual
+                self.problem, primal_optimizers=primal_optimizers, dual_optimizers=self.dual
             )
         else:
             self.dual = None
-            self.optimizer = cooper.optim.UnconstrainedOptimizer(self.problem, primal_optimizers=self.primal)
+            self.optimizer = cooper.optim.UnconstrainedOptimizer(self.problem, primal_optimizers=primal_optimizers)
         self._apply_schedule()
 
     # -- helpers ---------------------------------------------------------------------------
+    @property
+    def needs_defect(self) -> bool:
+        """Whether ``loss_fn`` must also return the equivariance defect (error_budget, penalty)."""
+        return bool(self.budget_names or self.penalty_names)
+
     def _gammas(self, names: list[str]) -> torch.Tensor:
         return torch.stack([self._gamma_params[n] for n in names]).to(self.dtype)
 
@@ -293,6 +316,7 @@ class PrimalDual:
             "slack": self.slack.detach().clone(),
             "multipliers": self.problem.state_dict()["multipliers"],
             "primal": self.primal.state_dict(),
+            **({"gamma_sgd": self.gamma_sgd.state_dict()} if self.gamma_sgd is not None else {}),
             "dual": _plain_enums(self.dual.state_dict()) if self.dual is not None else None,
         }
 
@@ -302,6 +326,8 @@ class PrimalDual:
             self.slack.copy_(state["slack"])
         self.problem.load_state_dict({"multipliers": state["multipliers"], "penalty_coefficients": {}})
         self.primal.load_state_dict(state["primal"])
+        if self.gamma_sgd is not None and "gamma_sgd" in state:
+            self.gamma_sgd.load_state_dict(state["gamma_sgd"])
         if self.dual is not None:
             dual = state["dual"]
             for saved, current in zip(dual["param_groups"], self.dual.param_groups):

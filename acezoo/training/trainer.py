@@ -135,7 +135,7 @@ def _new_run_dir(config: ZooConfig) -> Path:
 def _select_key(config: ZooConfig) -> str:
     choice = config.train.select_on
     if choice == "auto":
-        choice = "full" if config.constraints.mode in ("free", "resilient", "error_budget") else "equivariant"
+        choice = "full" if config.constraints.mode in ("free", "resilient", "error_budget", "penalty") else "equivariant"
     return "val_full" if choice == "full" else "val_eq"
 
 
@@ -248,7 +248,7 @@ class _Trainer:
     def _loss(self, batch: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The task loss of one batch: forward under autocast when ``train.amp``, loss in float32.
 
-        In ``error_budget`` mode also the equivariance defect of the full model for a random
+        In ``error_budget`` and ``penalty`` modes also the equivariance defect of the full model for a random
         group element g, ``mean((f(g.x) - g.f(x))^2)`` in the loss's units (a second forward
         pass). It is a mean over samples, so the ranks' defects combine exactly; g (drawn from
         a generator seeded alike on every rank) moves no node to another position, since
@@ -256,11 +256,11 @@ class _Trainer:
         """
         with self.autocast():
             pred = self.forward(batch)
-            if self.engine.budget_names:
+            if self.engine.needs_defect:
                 g = self.symmetry.sample(batch, self.defect_gen, permute=False)
                 moved = self.forward(self.symmetry.act_input(batch, g))
         loss = self.data.task.loss(pred.float(), batch)
-        if not self.engine.budget_names:
+        if not self.engine.needs_defect:
             return loss
         target = self.symmetry.act_output(pred.float(), g)
         defect = (moved.float() - target).pow(2).mean()

@@ -1,0 +1,254 @@
+"""Resumable, parallel comparisons of named training *contenders* over several seeds.
+
+A contender is a name and a list of ``key=value`` overrides of one base zoo config (e.g.
+``strict: [constraints.mode=strict]``). Every (contender, seed) run gets a fixed run
+directory ``<out>/runs/<contender>-s<seed>`` and, once finished, a result file
+``<out>/results/<contender>-s<seed>.json``; so
+
+- finished runs are kept and never trained again;
+- an interrupted run (session ended, Ctrl-C, killed) resumes exactly from its last
+  checkpoint (the trainer writes one after every epoch);
+- any number of worker processes can share one study: each claims the next pending run with
+  an exclusive claim file (holding its PID; a claim whose process is gone is taken over).
+
+Run workers with :func:`launch_workers` (one thread each) and summarise with
+:func:`summarise`, which selects on validation data only (the mean over seeds of each run's
+best validation value of the selected model) and reports the test metric beside it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Contender", "Sweep", "run_worker", "launch_workers", "collect", "summarise", "run_key"]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One training recipe: a name and overrides of the sweep's base config."""
+
+    name: str
+    overrides: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass
+class Sweep:
+    """A base config, shared overrides (budget, data), contenders and seeds, written to ``out``."""
+
+    config: str
+    contenders: list[Contender]
+    seeds: list[int]
+    out: str
+    common: list[str] = field(default_factory=list)
+    scale: float = 1.0
+    unit: str = ""
+
+    def save(self) -> None:
+        """Write the plan to ``<out>/sweep.json`` (workers read it from there)."""
+        Path(self.out).mkdir(parents=True, exist_ok=True)
+        _atomic_write(Path(self.out) / "sweep.json", json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, out: str | Path) -> "Sweep":
+        raw = json.loads((Path(out) / "sweep.json").read_text())
+        raw["contenders"] = [Contender(c["name"], tuple(c["overrides"]), c.get("note", "")) for c in raw["contenders"]]
+        return cls(**raw)
+
+    def keys(self) -> list[tuple[Contender, int]]:
+        """Every run, seed-major: the first seed of every contender comes first."""
+        return [(c, s) for s in self.seeds for c in self.contenders]
+
+
+def run_key(contender: str, seed: int) -> str:
+    return f"{contender}-s{seed}"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim(claims: Path, key: str) -> bool:
+    """Take the exclusive claim on ``key``; a claim whose process is gone is taken over."""
+    claims.mkdir(parents=True, exist_ok=True)
+    path = claims / f"{key}.pid"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid):
+                return False
+            path.unlink(missing_ok=True)  # stale: its worker is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _record(sweep: Sweep, contender: Contender, seed: int, result: Any, wall: float) -> dict[str, Any]:
+    m = result.metrics
+    metric = next(iter(m["test"]["pruned"]))
+    keep = ("epoch", "train_loss", "time_s")
+    curves = [{k: v for k, v in rec.items() if k in keep or k.startswith(("val_", "gamma/", "multiplier/", "slack/"))
+               or k == "equivariance_error"} for rec in result.history]
+    return {
+        "contender": contender.name, "seed": seed, "overrides": list(contender.overrides),
+        "run_dir": str(result.run_dir), "metric": metric, "selected_on": m["selected_on"],
+        "best_val": m["best_value"], "best_epoch": m["best_epoch"], "epochs_run": m["epochs_run"],
+        "test_pruned": m["test"]["pruned"][metric], "test_full": m["test"]["full"][metric],
+        "equivariance_error": m["equivariance_error"], "gammas": m["gammas"], "multipliers": m["multipliers"],
+        "slacks": m["slacks"], "wall_s": m.get("wall_time_s", wall), "history": curves,
+    }
+
+
+def run_worker(out: str | Path, only: Sequence[str] = ()) -> int:
+    """Train pending runs of the sweep in ``out`` until none is left; returns how many it ran.
+
+    ``only``: restrict to these contender names.
+    """
+    from acezoo.config.loader import load_config
+    from acezoo.training.checkpoint import STATE_FILE
+    from acezoo.training.trainer import build_data, train
+
+    sweep = Sweep.load(out)
+    out = Path(out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    data_cache: dict[str, Any] = {}
+    done = 0
+    for contender, seed in sweep.keys():
+        if only and contender.name not in only:
+            continue
+        key = run_key(contender.name, seed)
+        result_path = out / "results" / f"{key}.json"
+        if result_path.exists() or not _claim(out / "claims", key):
+            continue
+        try:
+            if result_path.exists():  # finished by another worker meanwhile
+                continue
+            run_dir = out / "runs" / key
+            conf = load_config(sweep.config, [*sweep.common, *contender.overrides, f"seed={seed}",
+                                              "train.progress=false"])
+            data_key = conf.data.model_dump_json()
+            if data_key not in data_cache:
+                data_cache.clear()
+                data_cache[data_key] = build_data(conf)
+            t0 = time.perf_counter()
+            if (run_dir / STATE_FILE).exists():
+                print(f"[{os.getpid()}] {key}: resuming", flush=True)
+                result = train(resume=run_dir, data=data_cache[data_key], progress=False)
+            else:
+                print(f"[{os.getpid()}] {key}: training", flush=True)
+                result = train(conf, run_dir=run_dir, data=data_cache[data_key], progress=False)
+            record = _record(sweep, contender, seed, result, time.perf_counter() - t0)
+            _atomic_write(result_path, json.dumps(record))
+            print(f"[{os.getpid()}] {key}: best val {record['best_val']:.5g} (epoch {record['best_epoch']}), "
+                  f"test pruned {record['test_pruned']:.5g} full {record['test_full']:.5g}, "
+                  f"{record['wall_s']:.0f} s", flush=True)
+            done += 1
+        finally:
+            (out / "claims" / f"{key}.pid").unlink(missing_ok=True)
+    return done
+
+
+def launch_workers(out: str | Path, workers: int, only: Sequence[str] = (), log: str | Path | None = None) -> int:
+    """Run ``workers`` worker processes (one torch thread each) on the sweep in ``out``; wait
+    for them. Returns the worst exit status."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "acezoo.training.sweep", str(out), *[f"--only={o}" for o in only]]
+    sink = open(log, "a") if log else None  # noqa: SIM115 - closed below
+    try:
+        procs = [subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT if sink else None)
+                 for _ in range(workers)]
+        return max(p.wait() for p in procs)
+    finally:
+        if sink:
+            sink.close()
+
+
+def collect(out: str | Path) -> list[dict[str, Any]]:
+    """Every finished run of the sweep in ``out``, in plan order."""
+    sweep = Sweep.load(out)
+    runs = []
+    for contender, seed in sweep.keys():
+        path = Path(out) / "results" / f"{run_key(contender.name, seed)}.json"
+        if path.exists():
+            runs.append(json.loads(path.read_text()))
+    return runs
+
+
+def _mean_std(values: list[float], scale: float) -> str:
+    values = [v * scale for v in values]
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4g} +- {sd:.2g}"
+
+
+def summarise(out: str | Path, baseline: str | None = "strict") -> tuple[str, str | None]:
+    """A markdown table of the sweep in ``out`` and the winning contender.
+
+    The winner is the contender (other than ``baseline``) with the lowest mean best
+    validation value among those with every seed finished: validation data only.
+    """
+    sweep = Sweep.load(out)
+    runs = collect(out)
+    s = sweep.scale
+    unit = f" ({sweep.unit})" if sweep.unit else ""
+    lines = [f"| contender | seeds | best val{unit} (selection) | test, pruned{unit} | test, full{unit} | "
+             "best epoch | wall s/run | final max abs gamma |", "|---|---|---|---|---|---|---|---|"]
+    means: dict[str, float] = {}
+    for c in sweep.contenders:
+        rs = [r for r in runs if r["contender"] == c.name]
+        if not rs:
+            continue
+        if len(rs) == len(sweep.seeds):
+            means[c.name] = statistics.mean(r["best_val"] for r in rs)
+        gam = max((abs(g) for r in rs for g in r["gammas"].values()), default=None)
+        lines.append(
+            f"| {c.name} | {len(rs)} | {_mean_std([r['best_val'] for r in rs], s)} | "
+            f"{_mean_std([r['test_pruned'] for r in rs], s)} | {_mean_std([r['test_full'] for r in rs], s)} | "
+            f"{statistics.mean(r['best_epoch'] for r in rs):.0f} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
+            f"{'-' if gam is None else f'{gam:.3g}'} |")
+    candidates = {k: v for k, v in means.items() if k != baseline}
+    winner = min(candidates, key=candidates.__getitem__) if candidates else None
+    return "\n".join(lines), winner
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="One sweep worker: trains pending runs of the sweep in OUT.")
+    ap.add_argument("out")
+    ap.add_argument("--only", action="append", default=[])
+    args = ap.parse_args(argv)
+    run_worker(args.out, args.only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The levers of the ACE study: the bounded branch, SGD on the gammas, the penalty baseline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from acezoo.config.constraints import ConstraintBudget
+from acezoo.config.loader import load_config
+from acezoo.constraints import PrimalDual
+from acezoo.nn.bounded import BoundedMLP, branch_mlp
+from acezoo.training.trainer import train
+
+from conftest import ZOO, tiny_overrides
+from test_primal_dual import X, grads, loss_fn, sgd, toy_model
+
+
+def test_bounded_branch_output_scale_does_not_grow_with_its_weights() -> None:
+    torch.manual_seed(0)
+    mlp = BoundedMLP([6, 16, 3]).train()
+    x = torch.randn(200, 6) * 50 + 3
+    y = mlp(x)
+    # mean ||f(x)||^2 <= 16 (the last layer maps a unit-variance 16-vector by ||W||_2 = 1)
+    assert y.pow(2).sum(1).mean() <= 16 * (1 + 1e-3)
+    with torch.no_grad():  # scaling the raw weights up 100x leaves the branch (essentially) as it was
+        for name, p in mlp.named_parameters():
+            p.mul_(100.0)
+    for _ in range(20):  # power iterations settle on the new (same-direction) weights
+        mlp(x)
+    assert torch.allclose(mlp(x), y, atol=1e-3, rtol=1e-3)
+    plain = branch_mlp("plain", [6, 16, 3])
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
+    with pytest.raises(ValueError, match="allowed: plain, bounded"):
+        branch_mlp("huge", [6, 3])
+
+
+@pytest.mark.parametrize("config", ["egnn_nbody_equality", "se3t_nbody_equality", "gcnn_digits_equality"])
+def test_every_architecture_offers_the_bounded_branch(config: str) -> None:
+    from acezoo.compiler import compile_model
+
+    conf = load_config(ZOO / f"{config}.yaml", ["model.branch=bounded"])
+    model = compile_model(conf)
+    sn = [n for n in model.state_dict() if "parametrizations" in n]
+    assert sn and all(".neq." in n for n in sn)  # only the branches are spectrally normalised
+    biases = [n for n, _ in model.named_parameters() if ".neq." in n and n.endswith("bias")]
+    assert biases == []  # and carry no bias: gamma alone sets their offset too
+    pruned = model.prune()
+    assert not any("neq" in n for n in pruned.state_dict())
+
+
+def test_sgd_on_gamma_steps_by_lr_times_gradient_plus_multiplier() -> None:
+    eta_p, eta_g, eta_d, w, v, g, lam = 0.01, 0.7, 0.5, 0.5, -1.5, 0.8, 0.3
+    model = toy_model("equality", g, w=w, v=v)
+    budget = ConstraintBudget(mode="equality", penalty=0.0, dual_optimizer="sgd", dual_lr=eta_d,
+                              gamma_optimizer="sgd", gamma_lr=eta_g)
+    engine = PrimalDual(model, budget, sgd(eta_p))
+    assert engine.gamma_sgd is not None and all(grp.get("name") != "gammas" for grp in engine.primal.param_groups)
+    engine.problem.equality.multiplier.weight.data.fill_(lam)
+    engine.step(loss_fn(model))
+    dw, _, dg = grads(w, v, g)
+    g_new = g - eta_g * (dg + lam)
+    assert model.net.b.eq.w.item() == pytest.approx(w - eta_p * dw, abs=1e-12)
+    assert model.gamma_values()["b"] == pytest.approx(g_new, abs=1e-12)
+    assert engine.multipliers()["b"] == pytest.approx(lam + eta_d * g_new, abs=1e-12)
+    # the state (both primal optimisers) round-trips
+    other = PrimalDual(toy_model("equality", g, w=w, v=v), budget, sgd(eta_p))
+    other.load_state_dict(engine.state_dict())
+    assert other.gamma_sgd.state_dict()["param_groups"][0]["lr"] == eta_g
+
+
+def test_sgd_gamma_lr_defaults_to_1000x_the_primal_lr() -> None:
+    model = toy_model("equality", 0.5)
+    engine = PrimalDual(model, ConstraintBudget(mode="equality", gamma_optimizer="sgd"),
+                        lambda groups: torch.optim.Adam(groups, lr=5e-4))
+    assert engine.gamma_sgd.param_groups[0]["lr"] == pytest.approx(0.5)
+
+
+def test_penalty_mode_adds_weight_times_defect_and_trains_gamma() -> None:
+    eta_p, alpha, w, v, g = 0.01, 3.0, 0.5, -1.5, 0.8
+    model = toy_model("penalty", g, w=w, v=v)
+    engine = PrimalDual(model, ConstraintBudget(mode="penalty", penalty_weight=alpha), sgd(eta_p))
+    assert engine.dual is None and engine.needs_defect
+
+    def loss_and_defect():
+        # a stand-in defect that depends on gamma: (gamma v X)^2
+        return loss_fn(model)(), (model.net.b.gamma * v * X) ** 2
+
+    engine.step(loss_and_defect)
+    g_new = g - eta_p * (grads(w, v, g)[2] + alpha * 2 * g * (v * X) ** 2)
+    assert model.gamma_values()["b"] == pytest.approx(g_new, abs=1e-12)
+    with pytest.raises(ValueError, match="penalty modes need loss_fn"):
+        engine.step(loss_fn(model))
+
+
+def test_penalty_mode_trains_end_to_end_and_selects_the_full_model(tmp_path: Path) -> None:
+    conf = load_config(ZOO / "egnn_nbody_equality.yaml",
+                       [*tiny_overrides(tmp_path, epochs=2), "constraints.mode=penalty", "constraints.penalty_weight=10"])
+    result = train(conf)
+    assert result.metrics["selected_on"] == "val_full_mse"
+    assert all("train_equivariance_defect" in rec for rec in result.history)
+    assert result.metrics["equivariance_error"]["pruned"] < 1e-4
+
+
+def test_bounded_branch_with_sgd_gammas_trains_and_resumes_exactly(tmp_path: Path) -> None:
+    overrides = [*tiny_overrides(tmp_path, epochs=3), "model.branch=bounded", "constraints.gamma_optimizer=sgd"]
+    conf = load_config(ZOO / "egnn_nbody_equality.yaml", overrides)
+    full = train(conf, run_dir=tmp_path / "full")
+    short = train(load_config(ZOO / "egnn_nbody_equality.yaml", [*overrides, "train.epochs=2"]), run_dir=tmp_path / "cut")
+    resumed = train(resume=short.run_dir, overrides=("train.epochs=3",))
+    assert resumed.history[-1]["train_loss"] == full.history[-1]["train_loss"]
+    assert resumed.metrics["gammas"] == full.metrics["gammas"]

@@ -1,0 +1,67 @@
+"""The resumable, parallel sweep runner behind scripts/study_ace.py."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from acezoo.config.loader import load_config
+from acezoo.training.sweep import Contender, Sweep, _claim, collect, run_key, run_worker, summarise
+from acezoo.training.trainer import TrainingInterrupted, train
+
+from conftest import ZOO, tiny_overrides
+
+
+def _sweep(tmp_path: Path) -> Sweep:
+    common = [o for o in tiny_overrides(tmp_path) if not o.startswith("train.output_dir")]
+    sweep = Sweep(str(ZOO / "egnn_nbody_equality.yaml"),
+                  [Contender("strict", ("constraints.mode=strict",)),
+                   Contender("bounded-sgd", ("model.branch=bounded", "constraints.gamma_optimizer=sgd"))],
+                  [0, 1], str(tmp_path / "sweep"), common)
+    sweep.save()
+    return sweep
+
+
+def test_worker_trains_every_run_once_and_summary_selects_on_validation(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path)
+    assert run_worker(sweep.out) == 4
+    assert run_worker(sweep.out) == 0  # finished runs are kept
+    runs = collect(sweep.out)
+    assert [(r["contender"], r["seed"]) for r in runs] == [("strict", 0), ("bounded-sgd", 0), ("strict", 1),
+                                                           ("bounded-sgd", 1)]
+    assert all(r["selected_on"] == "val_eq_mse" and r["history"] for r in runs)
+    table, winner = summarise(sweep.out)
+    assert winner == "bounded-sgd"  # the only ACE contender with every seed
+    assert "| strict | 2 |" in table and "| bounded-sgd | 2 |" in table
+
+
+def test_claims_are_exclusive_and_stale_claims_are_taken_over(tmp_path: Path) -> None:
+    claims = tmp_path / "claims"
+    assert _claim(claims, "a")
+    assert not _claim(claims, "a")  # held by a live process (this one)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (claims / "b.pid").write_text(dead.stdout.strip())
+    assert _claim(claims, "b")
+    assert (claims / "b.pid").read_text() == str(os.getpid())
+
+
+def test_an_interrupted_run_resumes_exactly(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path)
+    contender = sweep.contenders[1]
+    conf = load_config(sweep.config, [*sweep.common, *contender.overrides, "seed=0", "train.progress=false"])
+    reference = train(conf, run_dir=tmp_path / "reference")
+
+    def stop(epoch: int, step: int) -> None:
+        if epoch == 1 and step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train(conf, run_dir=Path(sweep.out) / "runs" / run_key(contender.name, 0), on_step=stop)
+    run_worker(sweep.out, only=[contender.name])
+    record = json.loads((Path(sweep.out) / "results" / f"{run_key(contender.name, 0)}.json").read_text())
+    assert record["test_pruned"] == reference.metrics["test"]["pruned"]["mse"]
+    assert record["gammas"] == reference.metrics["gammas"]
