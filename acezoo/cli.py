@@ -75,24 +75,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from acezoo.training.checkpoint import load_run
     from acezoo.training.device import resolve_device
     from acezoo.training.evaluate import score
+    from acezoo.training.perturb import check_seed, format_perturbed, parse_perturbation, perturbed_metrics
     from acezoo.training.trainer import build_data
 
+    noises = [parse_perturbation(text) for text in args.perturb]  # bad values fail before any work
+    seed = check_seed(args.perturb_seed)
     config, model = load_run(args.checkpoint)
     device = resolve_device(args.device or "auto")
     model = model.to(device)
     data = build_data(config)
     split = getattr(data, args.split)
     sym = symmetry_for(config.model)
-    metrics = score(model, split, data.task, sym, device, max(500, config.train.batch_size))
+    batch_size = max(500, config.train.batch_size)
+    metrics = score(model, split, data.task, sym, device, batch_size)
     if data.info.get("unit"):
         metrics["unit"] = data.info["unit"]
     metrics["gammas"] = model.gamma_values()
+    if noises:
+        metrics["perturbed"] = perturbed_metrics(model, split, data.task, noises, seed, device, batch_size)
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics}, indent=2))
         return 0
     print(f"checkpoint: {args.checkpoint} ({config.model.arch}, {config.data.dataset}, mode {config.constraints.mode})")
     print(f"split: {args.split} ({len(split)} samples)")
     _print_metrics(metrics)
+    for line in format_perturbed(metrics.get("perturbed", []), args.split, metrics.get("unit")):
+        print(line)
     return 0
 
 
@@ -192,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--perturb", action="append", default=[], metavar="noise=SIGMA",
+                   help="also score on inputs with N(0, SIGMA^2) noise (pos and vel of graphs, pixels of images; "
+                   "targets untouched); repeat for several levels")
+    e.add_argument("--perturb-seed", type=int, default=0, metavar="N", help="seed of the --perturb noise (default 0)")
     e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser("prepare", help="build (and cache) a config's data set before training",

@@ -5,7 +5,7 @@ clear line and exit with status 2, with no traceback.
 """
 from __future__ import annotations
 
-__all__ = ["AcezooError", "ConfigError", "TrainingDiverged", "CheckpointError"]
+__all__ = ["AcezooError", "ConfigError", "TrainingDiverged", "CheckpointError", "OptionError"]
 
 
 class AcezooError(Exception):
@@ -43,6 +43,12 @@ class ConfigError(AcezooError, ValueError):
 
 class CheckpointError(AcezooError):
     """A checkpoint directory is missing, incomplete, corrupt or incompatible."""
+
+    exit_code = 2
+
+
+class OptionError(AcezooError, ValueError):
+    """A command-line option has a bad value (the message names the option and what is allowed)."""
 
     exit_code = 2
 

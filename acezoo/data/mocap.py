@@ -45,7 +45,7 @@ from acezoo.data.tensor_graphs import GraphTensorDataset
 from acezoo.errors import ConfigError
 from acezoo.registry import register_dataset
 
-__all__ = ["MocapSpec", "SkeletonDataset", "build_mocap", "load_mocap", "skeleton_edges", "ENV_VAR"]
+__all__ = ["MocapSpec", "SkeletonDataset", "build_mocap", "height_feature", "load_mocap", "skeleton_edges", "ENV_VAR"]
 
 ENV_VAR = "ACEZOO_MOCAP"
 SPLIT_TRIALS: dict[str, tuple[int, ...]] = {"train": (1, 2, 5, 6, 10), "val": (0, 4, 9), "test": (3, 7, 8)}
@@ -97,6 +97,11 @@ def skeleton_edges(bones: np.ndarray, n_joints: int) -> tuple[torch.Tensor, torc
     edge_index = torch.from_numpy(np.stack([src, dst])).long()
     edge_attr = torch.from_numpy(attr[src, dst]).float().unsqueeze(1)
     return edge_index, edge_attr
+
+
+def height_feature(pos: torch.Tensor) -> torch.Tensor:
+    """EGNO's node feature: each joint's vertical (y) coordinate / 10, shape ``(..., 1)``."""
+    return pos[..., 1:2] / 10.0
 
 
 class SkeletonDataset(GraphTensorDataset):
@@ -237,7 +242,7 @@ def build_mocap(spec: MocapSpec, progress: bool = False) -> DataBundle:  # noqa:
                 [("data.horizon", f"no {split} start frame leaves room for horizon {spec.horizon}")], source=str(path)
             )
         fields = {k: torch.from_numpy(np.ascontiguousarray(a)).float() for k, a in raw.items()}
-        fields["height"] = fields["pos"][..., 1:2] / 10.0
+        fields["height"] = height_feature(fields["pos"])
         splits[split] = SkeletonDataset(fields, edge_index, edge_attr)
     return DataBundle(
         splits["train"],
