@@ -23,12 +23,29 @@ for molecules). Block names are ``layers.<i>.x`` and ``layers.<i>.h``. With ``ed
 messages are scaled by an inferred edge weight, ``m_ij <- sigmoid(w . m_ij) m_ij``; with
 ``coord_updates: false`` (the paper's QM9 set-up) positions stay fixed and there are no
 ``layers.<i>.x`` blocks.
+
+Implementation (the same maths and parameters as the formulas above, cheaper at these sizes):
+
+- the first linear map of ``phi_e`` on ``[h_i, h_j, |d_ij|^2, a_ij]`` is evaluated as
+  ``(W_a h + b)_i + (W_b h)_j + W_s [|d_ij|^2, a_ij]``: ``W_a h`` and ``W_b h`` once per node,
+  then gathered to the edges, instead of an ``(edges, 2 hidden + 1 + edge_dim)`` product (and
+  likewise in the backward pass); the weight stays the one ``nn.Linear`` ``phi_e.0``, so
+  checkpoints load unchanged;
+- edges are read through an :class:`EdgeGraph` built once per forward pass: when the receivers
+  of ``edge_index`` are ``0, .., 0, 1, .., 1, ...`` with one in-degree ``d`` for every node
+  (checked exactly; every PyG batch of fully connected graphs of one size, e.g. N-body), edge
+  tensors are ``(nodes, d, ...)`` views, gathers by receiver are broadcasts and the sums /
+  means over a receiver's edges are reductions; any other ``edge_index`` (skeletons, radius
+  graphs, permuted edges) takes the general path (``index_select`` / ``index_add``);
+- with ``output: position`` the last layer's feature update, which nothing reads, is skipped
+  (unless it holds batch-norm / spectral-norm state that a training pass would update).
 """
 from __future__ import annotations
 
-import torch
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 from torch_geometric.utils import scatter
@@ -39,7 +56,7 @@ from acezoo.nn.mlp import MLP
 from acezoo.nn.relaxed import Relaxed
 from acezoo.registry import register_arch
 
-__all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "build_egnn"]
+__all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "build_egnn"]
 
 
 class EGNNSpec(ArchSpec):
@@ -93,6 +110,108 @@ class EGNNSpec(ArchSpec):
         return self
 
 
+def _regular_degree(row: torch.Tensor, num_nodes: int) -> int | None:
+    """``d`` when ``row`` is ``0 (d times), 1 (d times), ..., num_nodes - 1 (d times)``, else None."""
+    edges = row.numel()
+    if num_nodes == 0 or edges == 0 or edges % num_nodes:
+        return None
+    d = edges // num_nodes
+    nodes = torch.arange(num_nodes, device=row.device, dtype=row.dtype)
+    return d if bool((row.view(num_nodes, d) == nodes.unsqueeze(1)).all()) else None
+
+
+class EdgeGraph:
+    """The edges of one forward pass, and the gathers and aggregations the layers need.
+
+    ``edge_index`` is ``(2, E)``, row 0 the receiver ``i``, row 1 the sender ``j``. Edge
+    tensors (messages, ``d_ij``, edge inputs) are held in the graph's *edge layout*:
+
+    - regular (the receivers are ``0, .., 0, 1, .., 1, ...``, every node ``d`` times; checked
+      exactly, e.g. any PyG batch of fully connected graphs of one size): ``(num_nodes, d, ...)``,
+      the edges of receiver ``i`` in row ``i``; gathers by receiver are broadcasts and the
+      aggregations reductions over dim 1;
+    - general (any other ``edge_index``, e.g. a skeleton or a radius graph): ``(E, ...)`` in
+      ``edge_index`` order; gathers are ``index_select`` and aggregations ``index_add``.
+
+    Both give the same values up to float round-off. :meth:`edges` puts an ``(E, ...)`` tensor
+    into the layout and :meth:`flat` takes it back out.
+    """
+
+    __slots__ = ("row", "col", "num_nodes", "degree", "_count")
+
+    def __init__(self, edge_index: torch.Tensor, num_nodes: int, detect_regular: bool = True) -> None:
+        self.row, self.col = edge_index[0], edge_index[1]
+        self.num_nodes = num_nodes
+        self.degree = _regular_degree(self.row, num_nodes) if detect_regular else None
+        self._count: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, graph: "EdgeGraph | torch.Tensor", num_nodes: int) -> "EdgeGraph":
+        """``graph`` itself, or the (general-layout) graph of a bare receiver vector ``row`` (the
+        former last argument of the update blocks, whose edge tensors are ``(E, ...)``)."""
+        if isinstance(graph, EdgeGraph):
+            return graph
+        row = graph if graph.dim() == 1 else graph[0]
+        return cls(torch.stack([row, row]), num_nodes, detect_regular=False)
+
+    @property
+    def regular(self) -> bool:
+        """Whether the edge layout is ``(num_nodes, d, ...)``."""
+        return self.degree is not None
+
+    def edges(self, e: torch.Tensor) -> torch.Tensor:
+        """An ``(E, ...)`` edge tensor in the edge layout (a view)."""
+        return e if self.degree is None else e.view(self.num_nodes, self.degree, *e.shape[1:])
+
+    def flat(self, e: torch.Tensor) -> torch.Tensor:
+        """An edge tensor in the layout as ``(E, ...)``, in ``edge_index`` order."""
+        return e if self.degree is None else e.reshape(-1, *e.shape[2:])
+
+    def senders(self, t: torch.Tensor) -> torch.Tensor:
+        """``t_j`` per edge (a node tensor gathered to the edges)."""
+        return self.edges(t.index_select(0, self.col))
+
+    def add_receivers(self, e: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``e_ij + t_i`` (``e`` an edge tensor, ``t`` a node tensor)."""
+        return e + (t.unsqueeze(1) if self.degree is not None else t.index_select(0, self.row))
+
+    def add_receivers_(self, e: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``e_ij += t_i`` in place; returns ``e``."""
+        return e.add_(t.unsqueeze(1) if self.degree is not None else t.index_select(0, self.row))
+
+    def mul_receivers(self, e: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``e_ij * t_i``."""
+        return e * (t.unsqueeze(1) if self.degree is not None else t.index_select(0, self.row))
+
+    def differences(self, t: torch.Tensor) -> torch.Tensor:
+        """``t_i - t_j`` per edge."""
+        ti = t.unsqueeze(1) if self.degree is not None else t.index_select(0, self.row)
+        return ti - self.senders(t)
+
+    def sum(self, e: torch.Tensor) -> torch.Tensor:
+        """``sum_j e_ij`` per receiver ``i`` (0 for a node without edges)."""
+        if self.degree is not None:
+            return e.sum(1)
+        return e.new_zeros(self.num_nodes, *e.shape[1:]).index_add(0, self.row, e)
+
+    def mean(self, e: torch.Tensor) -> torch.Tensor:
+        """``mean_j e_ij`` per receiver ``i`` (0 for a node without edges)."""
+        if self.degree is not None:
+            return e.mean(1)
+        if self._count is None or self._count.dtype != e.dtype:
+            count = torch.bincount(self.row, minlength=self.num_nodes).clamp(min=1)
+            self._count = count.to(e.dtype)
+        return self.sum(e) / self._count.view(-1, *([1] * (e.dim() - 1)))
+
+    def aggregate(self, e: torch.Tensor, reduce: str) -> torch.Tensor:
+        """``sum`` or ``mean`` over each receiver's edges."""
+        if reduce == "sum":
+            return self.sum(e)
+        if reduce == "mean":
+            return self.mean(e)
+        raise ValueError(f"unknown aggregation {reduce!r}; allowed: sum, mean")
+
+
 class CoordUpdate(nn.Module):
     """Equivariant position update ``mean_j d_ij phi_x(m_ij) + phi_v(h_i) v_i``."""
 
@@ -104,9 +223,9 @@ class CoordUpdate(nn.Module):
         self.phi_v = MLP([hidden, hidden, 1]) if velocity else None
         self.agg = agg
 
-    def forward(self, h, x, v, m, diff, row):  # noqa: ANN001 - shared signature of the block
+    def forward(self, h, x, v, m, diff, graph):  # noqa: ANN001 - shared signature of the block
         trans = diff * self.phi_x(m)
-        agg = scatter(trans, row, dim=0, dim_size=x.shape[0], reduce=self.agg)
+        agg = EdgeGraph.of(graph, x.shape[0]).aggregate(trans, self.agg)
         return agg if self.phi_v is None else agg + self.phi_v(h) * v
 
 
@@ -117,8 +236,8 @@ class FeatureUpdate(nn.Module):
         super().__init__()
         self.phi_h = MLP([2 * hidden, hidden, hidden])
 
-    def forward(self, h, x, v, m, diff, row):  # noqa: ANN001
-        agg = scatter(m, row, dim=0, dim_size=h.shape[0], reduce="sum")
+    def forward(self, h, x, v, m, diff, graph):  # noqa: ANN001
+        agg = EdgeGraph.of(graph, h.shape[0]).sum(m)
         return self.phi_h(torch.cat([h, agg], dim=-1))
 
 
@@ -130,7 +249,7 @@ class AbsoluteBranch(nn.Module):
         super().__init__()
         self.mlp = branch_mlp(kind, [hidden + 6, branch_hidden, out])
 
-    def forward(self, h, x, v, m, diff, row):  # noqa: ANN001
+    def forward(self, h, x, v, m, diff, graph):  # noqa: ANN001
         return self.mlp(torch.cat([h, x, v], dim=-1))
 
 
@@ -155,17 +274,51 @@ class EGNNLayer(nn.Module):
                   if coord_updates else None)
         self.h = Relaxed(FeatureUpdate(hidden), AbsoluteBranch(hidden, branch_hidden, hidden, branch))
 
-    def forward(self, h, x, v, edge_index, edge_attr):  # noqa: ANN001
-        row, col = edge_index
-        diff = x[row] - x[col]
+    def messages(self, h: torch.Tensor, radial: torch.Tensor, edge_attr: torch.Tensor | None,
+                 graph: EdgeGraph) -> torch.Tensor:
+        """``m_ij = phi_e([h_i, h_j, radial_ij, edge_attr_ij])`` in the edge layout.
+
+        The first linear map ``W [h_i, h_j, s_ij] + b`` (``s_ij = [radial_ij, edge_attr_ij]``) is
+        evaluated as ``W_s s_ij + (W_b h)_j + (W_a h + b)_i``: the ``h`` parts once per node,
+        then gathered to the edges; only the edge scalars are multiplied per edge.
+        """
+        first = self.phi_e[0]
+        w, width = first.weight, h.shape[-1]
+        receiver = F.linear(h, w[:, :width], first.bias)  # W_a h + b, per node
+        sender = F.linear(h, w[:, width:2 * width])  # W_b h, per node
+        scalars = radial if edge_attr is None else torch.cat([radial, edge_attr.to(radial.dtype)], dim=-1)
+        pre = F.linear(scalars, w[:, 2 * width:])
+        pre += graph.senders(sender)  # in place: one (edges, hidden) buffer for the pre-activation
+        graph.add_receivers_(pre, receiver)
+        m = pre
+        for i, module in enumerate(self.phi_e):  # the activation and the rest of phi_e
+            if i:
+                m = module(m)
+        return m
+
+    def forward(self, h, x, v, edge_index, edge_attr, graph: EdgeGraph | None = None,  # noqa: ANN001
+                update_features: bool = True):
+        """One layer; returns ``(h_new, x_new)``.
+
+        ``edge_attr``: ``(E, edge_dim)`` or None; ``graph``: the :class:`EdgeGraph` of
+        ``edge_index`` when the caller built it (once for all layers), else built here. With
+        ``update_features=False`` the feature update is skipped and ``h`` returned as is (for a
+        last layer whose features nobody reads).
+        """
+        graph = EdgeGraph(edge_index, h.shape[0]) if graph is None else graph
+        diff = graph.differences(x)
         radial = (diff * diff).sum(-1, keepdim=True)
-        parts = [h[row], h[col], radial] + ([edge_attr] if edge_attr is not None else [])
-        m = self.phi_e(torch.cat(parts, dim=-1))
+        m = self.messages(h, radial, None if edge_attr is None else graph.edges(edge_attr), graph)
         if self.gate is not None:
             m = m * self.gate(m)
-        x_new = x if self.x is None else x + self.x(h, x, v, m, diff, row)
-        h_new = h + self.h(h, x, v, m, diff, row)
+        x_new = x if self.x is None else x + self.x(h, x, v, m, diff, graph)
+        h_new = h + self.h(h, x, v, m, diff, graph) if update_features else h
         return h_new, x_new
+
+
+def _stateless(module: nn.Module) -> bool:
+    """No buffers (batch-norm statistics, spectral-norm vectors) that a forward pass would update."""
+    return next(module.buffers(), None) is None
 
 
 class GraphReadout(nn.Module):
@@ -209,20 +362,26 @@ class EGNN(nn.Module):
         node = v.norm(dim=-1, keepdim=True)
         return (torch.cat([node, batch.charge.to(v.dtype)], dim=-1) if self.spec.charge_feature else node), v
 
-    def edge_inputs(self, batch) -> torch.Tensor | None:  # noqa: ANN001
+    def edge_inputs(self, batch, graph: EdgeGraph | None = None) -> torch.Tensor | None:  # noqa: ANN001
+        """The edge input ``a_ij``, ``(E, edge_dim)`` (``q_i q_j`` or ``batch.edge_attr``), or None."""
         if self.spec.edge_input == "charge_product":
-            row, col = batch.edge_index
-            return batch.charge[row] * batch.charge[col]
+            graph = EdgeGraph(batch.edge_index, batch.charge.shape[0]) if graph is None else graph
+            return graph.flat(graph.mul_receivers(graph.senders(batch.charge), batch.charge))
         if self.spec.edge_input == "edge_attr":
             return batch.edge_attr
         return None
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
         node, v = self.node_inputs(batch)
-        edge_attr = self.edge_inputs(batch)
+        graph = EdgeGraph(batch.edge_index, batch.pos.shape[0])
+        edge_attr = self.edge_inputs(batch, graph)
         h, x = self.embed(node), batch.pos
-        for layer in self.layers:
-            h, x = layer(h, x, v, batch.edge_index, edge_attr)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            # positions out: the last layer's feature update is never read; skip it when that is
+            # exact (no batch-norm / spectral-norm state it would update in training)
+            features = i < last or self.readout is not None or (self.training and not _stateless(layer.h))
+            h, x = layer(h, x, v, batch.edge_index, edge_attr, graph, update_features=features)
         if self.readout is None:
             return x
         nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(

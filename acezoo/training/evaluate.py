@@ -10,7 +10,15 @@ from acezoo.data.bundle import RegressionTask
 from acezoo.symmetry import Symmetry, equivariance_error
 from acezoo.training.batches import collate, eval_batches
 
-__all__ = ["evaluate", "score"]
+__all__ = ["evaluate", "score", "CPU_FORWARD_BATCH"]
+
+#: At most this many samples go through one forward pass when evaluating on the CPU, whatever
+#: ``batch_size`` asks: larger CPU forward passes are slower per sample (their activations fall
+#: out of the caches, and glibc hands buffers of several MB back to the OS after every pass, so
+#: each pass page-faults them in again). On the N-body EGNN, validation in passes of 200 graphs
+#: takes about 0.6x the time of passes of 500. Metrics are pooled exactly either way (up to
+#: float round-off).
+CPU_FORWARD_BATCH = 200
 
 
 @torch.no_grad()
@@ -21,7 +29,12 @@ def evaluate(
     device: torch.device,
     batch_size: int = 500,
 ) -> dict[str, float]:
-    """Metrics of ``model`` on ``dataset``, pooled exactly over batches."""
+    """Metrics of ``model`` on ``dataset``, pooled exactly over batches.
+
+    ``batch_size`` samples per forward pass; on the CPU at most :data:`CPU_FORWARD_BATCH`.
+    """
+    if torch.device(device).type == "cpu":
+        batch_size = min(batch_size, CPU_FORWARD_BATCH)
     sums: dict[str, list[float]] = {}
     for batch in eval_batches(dataset, batch_size):
         batch = batch.to(device, non_blocking=True)

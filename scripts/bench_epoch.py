@@ -1,0 +1,414 @@
+#!/usr/bin/env python
+"""Benchmark: one N-body EGNN epoch on one thread, the original EGNN code vs the current one.
+
+The real trainer path (``acezoo.training.trainer._Trainer``: the primal-dual engine, the
+batching, the loss; tracking and progress off, ``train.num_threads=1``) on the standard
+charged N-body data (3000/2000/2000 trajectories of 5 particles, fully connected graphs),
+``zoo_configs/egnn_nbody_{strict,equality}.yaml``. Per round, for each mode and each
+implementation: one training epoch (``run_epoch``: 30 steps of batch 100) and one validation
+(``validate``: the equivariant-only model and, with relaxed blocks, the full model on the 2000
+validation graphs, plus the equivariance error on 100 graphs).
+
+``original`` is the EGNN forward code and the evaluation loop as they were before the
+optimisation (kept verbatim below and patched in while it runs: gathers ``h[row]``,
+``h[col]``, one ``Linear(2 hidden + 1 + edge_dim, hidden)`` per edge, torch_geometric
+``scatter``; validation in forward passes of 500 graphs, the trainer's batch size); ``current``
+is the installed ``acezoo`` (``acezoo.archs.egnn``, ``acezoo.training.evaluate``). The
+trainers start from the same seed (same weights, same batches); before timing, original and
+current outputs and gradients on the same weights are compared (max absolute difference,
+equivariant-only and full) and, after the warm-up epoch, their training losses. Rounds
+alternate which implementation runs first; the table gives medians over the rounds and the
+ratio to the original.
+
+``current + fused Adam`` (``--no-proposal`` skips it): the current code with the primal Adam
+built with ``fused=True``, a proposed one-line change to ``acezoo/training/trainer.py`` (the
+engine is rebuilt as the trainer builds it, with that flag).
+
+``reference`` (strict table; ``--no-reference`` skips it): a minimal re-implementation of the
+EGNN authors' layer (``E_GCL_vel`` / ``EGNN_vel`` of vgsatorras/egnn, ``models/gcl.py``,
+``n_body_system/model.py``: edge input ``[h_i, h_j, |d|^2, q_i q_j, |d0|^2]``, recurrent
+features, velocity term, clamped coordinate messages) at the same width and depth, trained
+in a bare ``zero_grad / forward / MSE / backward / Adam`` loop on batches drawn like the
+trainer's and validated in batches of 100 like their test loop (no branches, no engine): what
+an unrelaxed EGNN epoch costs in plain PyTorch.
+
+    ACEZOO_HOME=/tmp/acehome OMP_NUM_THREADS=1 python scripts/bench_epoch.py
+    python scripts/bench_epoch.py --rounds 9 --modes equality --json epoch.json
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch_geometric.utils import scatter
+
+import acezoo.training.trainer as trainer_module
+from acezoo.archs import egnn as E
+from acezoo.benchmarking import environment
+from acezoo.config.loader import load_config
+from acezoo.constraints.engine import PrimalDual
+from acezoo.training.batches import collate, epoch_indices, eval_batches
+from acezoo.training.trainer import _Trainer, build_data
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
+IMPLS = ("original", "current")
+FUSED = "fused"  # current code + the proposed trainer change (fused Adam)
+LABELS = {"original": "original EGNN code", "current": "current EGNN code",
+          FUSED: "current + fused Adam (proposal)", "reference": "authors' EGNN_vel, bare Adam"}
+
+
+# -- the original EGNN forward code (before the node-wise first layer and EdgeGraph) ------------
+def _orig_coord_forward(self, h, x, v, m, diff, row):  # noqa: ANN001, ANN202
+    trans = diff * self.phi_x(m)
+    agg = scatter(trans, row, dim=0, dim_size=x.shape[0], reduce=self.agg)
+    return agg if self.phi_v is None else agg + self.phi_v(h) * v
+
+
+def _orig_feature_forward(self, h, x, v, m, diff, row):  # noqa: ANN001, ANN202
+    agg = scatter(m, row, dim=0, dim_size=h.shape[0], reduce="sum")
+    return self.phi_h(torch.cat([h, agg], dim=-1))
+
+
+def _orig_layer_forward(self, h, x, v, edge_index, edge_attr, graph=None):  # noqa: ANN001, ANN202
+    row, col = edge_index
+    diff = x[row] - x[col]
+    radial = (diff * diff).sum(-1, keepdim=True)
+    parts = [h[row], h[col], radial] + ([edge_attr] if edge_attr is not None else [])
+    m = self.phi_e(torch.cat(parts, dim=-1))
+    if self.gate is not None:
+        m = m * self.gate(m)
+    x_new = x if self.x is None else x + self.x(h, x, v, m, diff, row)
+    h_new = h + self.h(h, x, v, m, diff, row)
+    return h_new, x_new
+
+
+def _orig_edge_inputs(self, batch, graph=None):  # noqa: ANN001, ANN202
+    if self.spec.edge_input == "charge_product":
+        row, col = batch.edge_index
+        return batch.charge[row] * batch.charge[col]
+    if self.spec.edge_input == "edge_attr":
+        return batch.edge_attr
+    return None
+
+
+def _orig_egnn_forward(self, batch):  # noqa: ANN001, ANN202
+    node, v = self.node_inputs(batch)
+    edge_attr = self.edge_inputs(batch)
+    h, x = self.embed(node), batch.pos
+    for layer in self.layers:
+        h, x = layer(h, x, v, batch.edge_index, edge_attr)
+    if self.readout is None:
+        return x
+    nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(
+        h.shape[0], dtype=torch.long, device=h.device)
+    return self.readout(h, nodes)
+
+
+@torch.no_grad()
+def _orig_evaluate(model, dataset, task, device, batch_size=500):  # noqa: ANN001, ANN202
+    """The original ``acezoo.training.evaluate.evaluate``: forward passes of ``batch_size``."""
+    sums: dict[str, list[float]] = {}
+    for batch in eval_batches(dataset, batch_size):
+        batch = batch.to(device, non_blocking=True)
+        for name, (total, count) in task.metric_sums(model(batch), batch).items():
+            acc = sums.setdefault(name, [0.0, 0])
+            acc[0] += total
+            acc[1] += count
+    return {name: total / count for name, (total, count) in sums.items()}
+
+
+_ORIGINAL = [
+    (trainer_module, "evaluate", _orig_evaluate),
+    (E.CoordUpdate, "forward", _orig_coord_forward),
+    (E.FeatureUpdate, "forward", _orig_feature_forward),
+    (E.EGNNLayer, "forward", _orig_layer_forward),
+    (E.EGNN, "edge_inputs", _orig_edge_inputs),
+    (E.EGNN, "forward", _orig_egnn_forward),
+]
+
+
+@contextlib.contextmanager
+def original_egnn() -> Iterator[None]:
+    """Run the original EGNN forward code and evaluation inside the block (patched, restored after)."""
+    saved = [(cls, name, vars(cls)[name]) for cls, name, _ in _ORIGINAL]
+    for cls, name, fn in _ORIGINAL:
+        setattr(cls, name, fn)
+    try:
+        yield
+    finally:
+        for cls, name, fn in saved:
+            setattr(cls, name, fn)
+
+
+def implementation(impl: str) -> contextlib.AbstractContextManager[None]:
+    return original_egnn() if impl == "original" else contextlib.nullcontext()
+
+
+def use_fused_adam(trainer: _Trainer) -> None:
+    """The proposed ``acezoo/training/trainer.py`` change: the primal Adam with ``fused=True``
+    (one kernel over all parameters instead of ~10 small ops per parameter tensor; same update
+    to float round-off). Rebuilds the trainer's engine exactly as ``_Trainer.__init__`` does."""
+    tc = trainer.config.train
+    make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
+                                                  fused=True)
+    trainer.engine = PrimalDual(trainer.model, trainer.config.constraints, make_primal,
+                                tc.epochs * trainer.steps_per_epoch, reduce_defect=trainer._mean_over_ranks)
+
+
+# -- the EGNN authors' formulation (vgsatorras/egnn, E_GCL_vel / EGNN_vel), minimal ----------------
+def _segment_sum(data: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    out = data.new_full((n, data.size(1)), 0)
+    return out.scatter_add_(0, ids.unsqueeze(-1).expand(-1, data.size(1)), data)
+
+
+def _segment_mean(data: torch.Tensor, ids: torch.Tensor, n: int) -> torch.Tensor:
+    idx = ids.unsqueeze(-1).expand(-1, data.size(1))
+    out = data.new_full((n, data.size(1)), 0).scatter_add_(0, idx, data)
+    count = data.new_full((n, data.size(1)), 0).scatter_add_(0, idx, torch.ones_like(data))
+    return out / count.clamp(min=1)
+
+
+class AuthorsGCLVel(nn.Module):
+    """``E_GCL_vel`` with ``recurrent=True``, no attention, no tanh, no norm_diff, SiLU."""
+
+    def __init__(self, hidden: int, edges_in: int) -> None:
+        super().__init__()
+        act = nn.SiLU()
+        self.edge_mlp = nn.Sequential(nn.Linear(2 * hidden + 1 + edges_in, hidden), act, nn.Linear(hidden, hidden), act)
+        self.node_mlp = nn.Sequential(nn.Linear(2 * hidden, hidden), act, nn.Linear(hidden, hidden))
+        last = nn.Linear(hidden, 1, bias=False)
+        nn.init.xavier_uniform_(last.weight, gain=0.001)
+        self.coord_mlp = nn.Sequential(nn.Linear(hidden, hidden), act, last)
+        self.coord_mlp_vel = nn.Sequential(nn.Linear(hidden, hidden), act, nn.Linear(hidden, 1))
+
+    def forward(self, h, edge_index, coord, vel, edge_attr):  # noqa: ANN001, ANN201
+        row, col = edge_index
+        coord_diff = coord[row] - coord[col]
+        radial = torch.sum(coord_diff ** 2, 1).unsqueeze(1)
+        edge_feat = self.edge_mlp(torch.cat([h[row], h[col], radial, edge_attr], dim=1))
+        trans = torch.clamp(coord_diff * self.coord_mlp(edge_feat), min=-100, max=100)
+        coord = coord + _segment_mean(trans, row, coord.size(0))
+        coord = coord + self.coord_mlp_vel(h) * vel
+        agg = _segment_sum(edge_feat, row, h.size(0))
+        h = h + self.node_mlp(torch.cat([h, agg], dim=1))
+        return h, coord
+
+
+class AuthorsEGNNVel(nn.Module):
+    """``EGNN_vel(in_node_nf=1, in_edge_nf=2)`` as in the authors' ``main_nbody.py``: node input
+    ``|v|``, edge input ``[q_i q_j, |x_i - x_j|^2 of the input positions]``."""
+
+    def __init__(self, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.embedding = nn.Linear(1, hidden)
+        self.layers = nn.ModuleList(AuthorsGCLVel(hidden, 2) for _ in range(layers))
+
+    def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
+        row, col = batch.edge_index
+        loc, vel = batch.pos, batch.vel
+        loc_dist = torch.sum((loc[row] - loc[col]) ** 2, 1).unsqueeze(1)
+        edge_attr = torch.cat([batch.charge[row] * batch.charge[col], loc_dist], 1).detach()
+        h, x = self.embedding(vel.norm(dim=-1, keepdim=True)), loc
+        for layer in self.layers:
+            h, x = layer(h, batch.edge_index, x, vel, edge_attr)
+        return x
+
+
+class AuthorsRun:
+    """The authors' model trained in a bare Adam loop on the trainer's batches."""
+
+    def __init__(self, trainer: _Trainer) -> None:
+        tc = trainer.config.train
+        torch.manual_seed(trainer.config.seed)
+        self.model = AuthorsEGNNVel(trainer.config.model.hidden, trainer.config.model.layers)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.data, self.batch_size = trainer.data, tc.batch_size
+        self.gen = torch.Generator().manual_seed(trainer.config.seed)
+
+    def epoch(self) -> None:
+        self.model.train()
+        for idx in epoch_indices(len(self.data.train), self.batch_size, self.gen):
+            batch = collate(self.data.train, idx)
+            self.opt.zero_grad()
+            loss = nn.functional.mse_loss(self.model(batch), batch.y)
+            loss.backward()
+            self.opt.step()
+
+    @torch.no_grad()
+    def validate(self) -> None:
+        self.model.eval()
+        for batch in eval_batches(self.data.val, self.batch_size):  # their test loader: batches of 100
+            nn.functional.mse_loss(self.model(batch), batch.y)
+
+
+# -- the runs ----------------------------------------------------------------------------------
+def make_trainer(mode: str, data: Any, out: Path) -> _Trainer:
+    overrides = ["train.num_threads=1", "train.tracking=false", "train.progress=false", "train.epochs=1000",
+                 "train.device=cpu"]
+    config = load_config(ZOO / f"egnn_nbody_{mode}.yaml", overrides)
+    return _Trainer(config, out, data, progress=False)
+
+
+def trainer_epoch(trainer: _Trainer) -> float:
+    """One training epoch as ``fit`` runs it; returns its mean training loss."""
+    loss, _ = trainer.run_epoch(None)
+    trainer.epoch += 1
+    trainer.batch_in_epoch = 0
+    trainer.partial = [0.0, 0.0, 0]
+    return loss
+
+
+@torch.no_grad()
+def output_difference(trainer: _Trainer) -> dict[str, float]:
+    """Max |original - current| of the outputs on 500 validation graphs, same weights."""
+    model = trainer.model.eval()
+    batch = collate(trainer.data.val, torch.arange(min(500, len(trainer.data.val))))
+    out: dict[str, float] = {}
+    settings = [("equivariant-only", True)] + ([("full", False)] if model.relaxed_blocks() else [])
+    for label, eq_only in settings:
+        with model.equivariant_only(eq_only):
+            with original_egnn():
+                old = model(batch)
+            new = model(batch)
+        out[label] = float((old - new).abs().max())
+        out[f"{label} (scale max|out|)"] = float(old.abs().max())
+    return out
+
+
+def gradient_difference(trainer: _Trainer) -> float:
+    """Max |original - current| over the gradients of one training batch's loss, same weights."""
+    model = trainer.model.train()
+    batch = collate(trainer.data.train, torch.arange(100))
+    grads = []
+    for impl in IMPLS:
+        model.zero_grad()
+        with implementation(impl):
+            trainer.data.task.loss(model(batch), batch).backward()
+        grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()])
+    model.zero_grad()
+    return max(float((a - b).abs().max()) for a, b in zip(*grads))
+
+
+def timed(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_mode(mode: str, data: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    names = list(IMPLS) + ([FUSED] if args.proposal else [])
+    trainers = {impl: make_trainer(mode, data, out / f"{mode}-{impl}") for impl in names}
+    if FUSED in trainers:
+        use_fused_adam(trainers[FUSED])
+    first = trainers["original"]
+    same_init = all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
+                                                      trainers["current"].model.state_dict().values()))
+    checks: dict[str, Any] = {"same initial weights": same_init, "output max abs diff": output_difference(first),
+                              "gradient max abs diff": gradient_difference(first)}
+    authors = AuthorsRun(first) if args.reference and mode == "strict" else None
+    # warm-up epoch (not timed); the trainers see the same batches from the same weights
+    losses = {}
+    for impl, trainer in trainers.items():
+        with implementation(impl):
+            losses[impl] = trainer_epoch(trainer)
+            trainer.validate()
+    checks["first-epoch train loss"] = losses
+    checks["first-epoch loss rel diff"] = abs(losses["original"] - losses["current"]) / abs(losses["original"])
+    if authors is not None:
+        authors.epoch()
+        authors.validate()
+    samples: dict[str, dict[str, list[float]]] = {impl: {"epoch": [], "validate": []} for impl in trainers}
+    if authors is not None:
+        samples["reference"] = {"epoch": [], "validate": []}
+    for r in range(args.rounds):
+        order = list(samples) if r % 2 == 0 else list(samples)[::-1]
+        for impl in order:
+            if impl == "reference":
+                assert authors is not None
+                samples[impl]["epoch"].append(timed(authors.epoch))
+                samples[impl]["validate"].append(timed(authors.validate))
+                continue
+            trainer = trainers[impl]
+            with implementation(impl):
+                samples[impl]["epoch"].append(timed(lambda: trainer_epoch(trainer)))
+                samples[impl]["validate"].append(timed(trainer.validate))
+    medians = {impl: {k: statistics.median(v) for k, v in s.items()} for impl, s in samples.items()}
+    for m in medians.values():
+        m["total"] = m["epoch"] + m["validate"]
+    return {"checks": checks, "medians": medians, "samples": samples}
+
+
+def print_mode(mode: str, result: dict[str, Any]) -> None:
+    med = result["medians"]
+    print(f"\n{mode}: one epoch (30 steps of 100 graphs) and one validation, median seconds over rounds")
+    print(f"  {'implementation':30s} {'train epoch':>11s} {'validation':>10s} {'total':>8s} {'total / original':>17s}")
+    for impl, m in med.items():
+        print(f"  {LABELS[impl]:30s} {m['epoch']:11.3f} {m['validate']:10.3f} {m['total']:8.3f} "
+              f"{m['total'] / med['original']['total']:17.3f}")
+    o, c = med["original"], med["current"]
+    print(f"  ratios current / original: train epoch {c['epoch'] / o['epoch']:.3f}, "
+          f"validation {c['validate'] / o['validate']:.3f}, total {c['total'] / o['total']:.3f}")
+    if FUSED in med:
+        f = med[FUSED]
+        print(f"  proposal (fused Adam) / original: train epoch {f['epoch'] / o['epoch']:.3f}, "
+              f"total {f['total'] / o['total']:.3f}; / current: train epoch {f['epoch'] / c['epoch']:.3f}")
+    if "reference" in med:
+        print(f"  current strict / authors' EGNN_vel: train epoch {c['epoch'] / med['reference']['epoch']:.3f}, "
+              f"validation {c['validate'] / med['reference']['validate']:.3f}, "
+              f"total {c['total'] / med['reference']['total']:.3f}")
+    ch = result["checks"]
+    diffs = ", ".join(f"{k} {v:.2e}" for k, v in ch["output max abs diff"].items())
+    print(f"  same weights -> outputs, max |original - current|: {diffs}")
+    print(f"  same weights -> gradients of one batch, max |original - current|: {ch['gradient max abs diff']:.2e}")
+    losses = ch["first-epoch train loss"]
+    print(f"  first epoch from the same seed: train loss original {losses['original']:.6g}, current "
+          f"{losses['current']:.6g} (relative difference {ch['first-epoch loss rel diff']:.1e})")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--modes", nargs="+", default=["strict", "equality"], choices=["strict", "equality"])
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds per implementation (after one warm-up)")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip the authors' EGNN_vel row (strict table)")
+    ap.add_argument("--no-proposal", dest="proposal", action="store_false",
+                    help="skip the row with the proposed trainer change (fused Adam)")
+    ap.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    print("acezoo epoch benchmark: EGNN (hidden 64, 4 layers) on charged N-body, 1 thread, CPU")
+    print("  " + ", ".join(f"{k} {v}" for k, v in environment(torch.device("cpu")).items()))
+    config = load_config(ZOO / "egnn_nbody_strict.yaml")
+    t0 = time.perf_counter()
+    data = build_data(config)
+    print(f"  data: {len(data.train)}/{len(data.val)}/{len(data.test)} graphs (built or loaded in "
+          f"{time.perf_counter() - t0:.1f} s); {args.rounds} rounds, order alternating")
+    report: dict[str, Any] = {"environment": environment(torch.device("cpu")), "rounds": args.rounds, "modes": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in args.modes:
+            result = bench_mode(mode, data, args, Path(tmp))
+            print_mode(mode, result)
+            report["modes"][mode] = result
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
