@@ -47,6 +47,8 @@ def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded")) -> list[Con
                 name = ("bounded-" if branch == "bounded" else "") + dyn + ("" if pen != "0" else "-nopen")
                 out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}",
                                             f"constraints.penalty={pen}", *overrides)))
+    for weight in ("1", "10"):  # the fixed-weight equivariance penalty (REMUL-style), selected on its full model
+        out.append(Contender(f"penalty-w{weight}", ("constraints.mode=penalty", f"constraints.penalty_weight={weight}")))
     return out
 
 

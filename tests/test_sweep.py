@@ -65,3 +65,16 @@ def test_an_interrupted_run_resumes_exactly(tmp_path: Path) -> None:
     record = json.loads((Path(sweep.out) / "results" / f"{run_key(contender.name, 0)}.json").read_text())
     assert record["test_pruned"] == reference.metrics["test"]["pruned"]["mse"]
     assert record["gammas"] == reference.metrics["gammas"]
+
+
+def test_a_diverging_run_is_recorded_and_the_worker_goes_on(tmp_path: Path) -> None:
+    common = [o for o in tiny_overrides(tmp_path, epochs=3) if not o.startswith("train.output_dir")]
+    sweep = Sweep(str(ZOO / "egnn_nbody_equality.yaml"),
+                  [Contender("exploding", ("constraints.gamma_optimizer=sgd", "constraints.gamma_lr=1e12")),
+                   Contender("strict", ("constraints.mode=strict",))], [0], str(tmp_path / "sweep"), common)
+    sweep.save()
+    assert run_worker(sweep.out) == 2
+    exploding, strict = collect(sweep.out)
+    assert "non-finite loss" in exploding["diverged"] and "diverged" not in strict
+    table, winner = summarise(sweep.out)
+    assert "| exploding | 1 (1 diverged) |" in table

@@ -47,9 +47,9 @@ def test_every_mode_trains(tmp_path: Path, mode: str) -> None:
     assert (len(gammas) == 0) == (mode == "strict")
     assert any(k.startswith("multiplier/") for k in last) == (mode in ("equality", "tolerance", "resilient",
                                                                       "error_budget"))
-    assert ("train_equivariance_defect" in last) == (mode == "error_budget")
+    assert ("train_equivariance_defect" in last) == (mode in ("error_budget", "penalty"))
     assert any(k.startswith("slack/") for k in last) == (mode == "resilient")
-    assert result.metrics["selected_on"] == ("val_full_mse" if mode in ("free", "resilient", "error_budget")
+    assert result.metrics["selected_on"] == ("val_full_mse" if mode in ("free", "resilient", "error_budget", "penalty")
                                              else "val_eq_mse")
     for name in ("config.yaml", "model.safetensors", "train_state.safetensors", "history.json", "metrics.json", "gamma_lambda.png"):
         assert (result.run_dir / name).is_file(), name

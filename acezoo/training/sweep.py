@@ -18,6 +18,7 @@ best validation value of the selected model) and reports the test metric beside 
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -126,6 +127,29 @@ def _record(sweep: Sweep, contender: Contender, seed: int, result: Any, wall: fl
     }
 
 
+def _diverged(sweep: Sweep, contender: Contender, seed: int, run_dir: Path, data: Any, message: str) -> dict[str, Any]:
+    """The record of a run stopped by a non-finite loss: its best validated weights scored by
+    the same rule (a zero-epoch resume from its last good checkpoint), or no score if it
+    diverged before its first validation."""
+    from acezoo.training.checkpoint import HISTORY_FILE, WEIGHTS_FILE
+    from acezoo.training.trainer import train
+
+    print(f"[{os.getpid()}] {run_key(contender.name, seed)}: diverged ({message.split('.')[0]})", flush=True)
+    if (run_dir / WEIGHTS_FILE).exists():
+        done = json.loads((run_dir / HISTORY_FILE).read_text())[-1]["epoch"]
+        result = train(resume=run_dir, overrides=(f"train.epochs={done}",), data=data, progress=False)
+        record = _record(sweep, contender, seed, result, 0.0)
+    else:
+        nan = float("nan")
+        record = {"contender": contender.name, "seed": seed, "overrides": list(contender.overrides),
+                  "run_dir": str(run_dir), "metric": "", "selected_on": "", "best_val": float("inf"),
+                  "best_epoch": 0, "epochs_run": 0, "test_pruned": nan, "test_full": nan,
+                  "equivariance_error": {}, "gammas": {}, "multipliers": {}, "slacks": {}, "wall_s": 0.0,
+                  "history": []}
+    record["diverged"] = message
+    return record
+
+
 def run_worker(out: str | Path, only: Sequence[str] = ()) -> int:
     """Train pending runs of the sweep in ``out`` until none is left; returns how many it ran.
 
@@ -133,6 +157,7 @@ def run_worker(out: str | Path, only: Sequence[str] = ()) -> int:
     """
     from acezoo.config.loader import load_config
     from acezoo.training.checkpoint import STATE_FILE
+    from acezoo.errors import TrainingDiverged
     from acezoo.training.trainer import build_data, train
 
     sweep = Sweep.load(out)
@@ -158,13 +183,16 @@ def run_worker(out: str | Path, only: Sequence[str] = ()) -> int:
                 data_cache.clear()
                 data_cache[data_key] = build_data(conf)
             t0 = time.perf_counter()
-            if (run_dir / STATE_FILE).exists():
-                print(f"[{os.getpid()}] {key}: resuming", flush=True)
-                result = train(resume=run_dir, data=data_cache[data_key], progress=False)
-            else:
-                print(f"[{os.getpid()}] {key}: training", flush=True)
-                result = train(conf, run_dir=run_dir, data=data_cache[data_key], progress=False)
-            record = _record(sweep, contender, seed, result, time.perf_counter() - t0)
+            try:
+                if (run_dir / STATE_FILE).exists():
+                    print(f"[{os.getpid()}] {key}: resuming", flush=True)
+                    result = train(resume=run_dir, data=data_cache[data_key], progress=False)
+                else:
+                    print(f"[{os.getpid()}] {key}: training", flush=True)
+                    result = train(conf, run_dir=run_dir, data=data_cache[data_key], progress=False)
+                record = _record(sweep, contender, seed, result, time.perf_counter() - t0)
+            except TrainingDiverged as exc:
+                record = _diverged(sweep, contender, seed, run_dir, data_cache[data_key], str(exc))
             _atomic_write(result_path, json.dumps(record))
             print(f"[{os.getpid()}] {key}: best val {record['best_val']:.5g} (epoch {record['best_epoch']}), "
                   f"test pruned {record['test_pruned']:.5g} full {record['test_full']:.5g}, "
@@ -229,12 +257,13 @@ def summarise(out: str | Path, baseline: str | None = "strict") -> tuple[str, st
         if len(rs) == len(sweep.seeds):
             means[c.name] = statistics.mean(r["best_val"] for r in rs)
         gam = max((abs(g) for r in rs for g in r["gammas"].values()), default=None)
+        n_div = sum(1 for r in rs if r.get("diverged"))
         lines.append(
-            f"| {c.name} | {len(rs)} | {_mean_std([r['best_val'] for r in rs], s)} | "
+            f"| {c.name} | {len(rs)}{f' ({n_div} diverged)' if n_div else ''} | {_mean_std([r['best_val'] for r in rs], s)} | "
             f"{_mean_std([r['test_pruned'] for r in rs], s)} | {_mean_std([r['test_full'] for r in rs], s)} | "
             f"{statistics.mean(r['best_epoch'] for r in rs):.0f} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
             f"{'-' if gam is None else f'{gam:.3g}'} |")
-    candidates = {k: v for k, v in means.items() if k != baseline}
+    candidates = {k: v for k, v in means.items() if k != baseline and math.isfinite(v)}
     winner = min(candidates, key=candidates.__getitem__) if candidates else None
     return "\n".join(lines), winner
 

@@ -162,7 +162,9 @@ class _Trainer:
         self.forward = torch.compile(self.model, backend=tc.compile_backend) if tc.compile else self.model
         self.data = data if data is not None else build_data(config, self.progress)
         self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
-        make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
+        fused = self.device.type in ("cpu", "cuda")  # one kernel over every parameter: the same update to round-off
+        make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
+                                                      fused=fused)
         self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch,
                                  reduce_defect=self._mean_over_ranks)
         self.loader_gen = torch.Generator().manual_seed(config.seed)
