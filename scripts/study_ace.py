@@ -6,9 +6,11 @@ selection rule (best validation loss of the equivariant-only model, checked ever
 ``train.eval_every`` epochs), over several seeds, in resumable runs (see
 :mod:`acezoo.training.sweep`): finished runs are kept, interrupted ones resume exactly.
 
-Contenders (equality mode unless named ``strict``), each with the plain (``mlp``) or the
-``bounded`` branch (batch norm + spectral-normalised linear layers), with and without the
-augmented-Lagrangian term (``-nopen``: ``constraints.penalty=0``):
+Contenders (equality mode unless named ``strict``), each with the plain branch (an MLP), the
+``bounded-`` one (batch norm + spectrally normalised linear layers, the ACE authors' EGNO form)
+or the ``fixed-`` one (the same without affine batch-norm parameters and biases:
+``model.branch=bounded_fixed``), with and without the augmented-Lagrangian term (``-nopen``:
+``constraints.penalty=0``):
 
 - ``adam``:    Adam on weights and gammas, Adam dual (the paper's setting; the old default);
 - ``adamsgd``: weights on Adam, gammas on plain SGD at 1000 x lr, Adam dual (the ACE authors'
@@ -38,13 +40,17 @@ DYNAMICS: dict[str, list[str]] = {
 }
 
 
-def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded")) -> list[Contender]:
-    """strict, then every dynamics x branch x (augmented-Lagrangian term on / off)."""
+BRANCH_PREFIX = {"plain": "", "bounded": "bounded-", "bounded_fixed": "fixed-"}
+
+
+def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fixed")) -> list[Contender]:
+    """strict, then every (augmented-Lagrangian term on / off) x branch x dynamics, then the
+    fixed-weight penalty baseline."""
     out = [Contender("strict", ("constraints.mode=strict",))]
-    for branch in branches:
-        for dyn, overrides in DYNAMICS.items():
-            for pen in ("1.0", "0"):
-                name = ("bounded-" if branch == "bounded" else "") + dyn + ("" if pen != "0" else "-nopen")
+    for pen in ("1.0", "0"):
+        for branch in branches:
+            for dyn, overrides in DYNAMICS.items():
+                name = BRANCH_PREFIX[branch] + dyn + ("" if pen != "0" else "-nopen")
                 out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}",
                                             f"constraints.penalty={pen}", *overrides)))
     for weight in ("1", "10"):  # the fixed-weight equivariance penalty (REMUL-style), selected on its full model
@@ -52,12 +58,28 @@ def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded")) -> list[Con
     return out
 
 
-# task -> (base config, shared overrides: budget and protocol, metric scale, unit)
-TASKS: dict[str, tuple[str, list[str], float, str]] = {
+def protocol_contenders(dynamics: list[str]) -> list[Contender]:
+    """MoCap: strict, equality and resilient under the E(3)-strict protocol (node input |v|) and
+    the published one (|v| and the joint's height, EGNO's node features)."""
+    out = []
+    for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):
+        out.append(Contender(f"{protocol}-strict", ("constraints.mode=strict", *extra)))
+        for mode in ("equality", "resilient"):
+            out.append(Contender(f"{protocol}-{mode}", (f"constraints.mode={mode}", *extra, *dynamics)))
+    return out
+
+
+# task -> (base config, shared overrides: budget and protocol, metric scale, unit, contenders)
+TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml",
-              ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE"),
-    "digits": ("zoo_configs/gcnn_digits_equality.yaml", ["train.epochs=60", "train.patience=60"], 100.0, "% error"),
-    "advection": ("zoo_configs/gcnn_advection_equality.yaml", ["train.epochs=60", "train.patience=60"], 1.0, "MSE"),
+              ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", ace_contenders()),
+    "mocap": ("zoo_configs/egnn_mocap_equality.yaml",
+              ["train.epochs=3000", "train.eval_every=5", "train.patience=200", "data.path=../shared/data/cmu_mocap_run.npz"],
+              100.0, "MSE x 1e-2", protocol_contenders([])),
+    "digits": ("zoo_configs/gcnn_digits_equality.yaml", ["train.epochs=60", "train.patience=60"], 100.0, "% error",
+               ace_contenders()),
+    "advection": ("zoo_configs/gcnn_advection_equality.yaml", ["train.epochs=60", "train.patience=60"], 1.0, "MSE",
+                  ace_contenders()),
 }
 
 
@@ -108,14 +130,14 @@ def main() -> int:
     ap.add_argument("--summary", action="store_true", help="only print the table of finished runs")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = ap.parse_intermixed_args()
-    config, common, scale, unit = TASKS[args.task]
+    config, common, scale, unit, contenders = TASKS[args.task]
     out = Path(args.out) / args.task
-    sweep = Sweep(config, ace_contenders(), args.seeds, str(out),
+    sweep = Sweep(config, contenders, args.seeds, str(out),
                   [*common, "train.tracking=false", f"train.output_dir={out / 'runs'}", *args.overrides], scale, unit)
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
-    table, winner = summarise(out)
+    table, winner = summarise(out, baseline="strict" if args.task != "mocap" else None)
     text = (f"{args.task}: base {config}, overrides {' '.join(sweep.common)}; seeds {args.seeds}. "
             f"Mean +- std over seeds; selection on validation only.\n\n{table}\n\n"
             f"Lowest mean validation loss among ACE contenders with every seed: {winner}\n")

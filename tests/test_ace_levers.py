@@ -18,7 +18,7 @@ from test_primal_dual import X, grads, loss_fn, sgd, toy_model
 
 def test_bounded_branch_output_scale_does_not_grow_with_its_weights() -> None:
     torch.manual_seed(0)
-    mlp = BoundedMLP([6, 16, 3]).train()
+    mlp = BoundedMLP([6, 16, 3], fixed=True).train()
     x = torch.randn(200, 6) * 50 + 3
     y = mlp(x)
     # mean ||f(x)||^2 <= 16 (the last layer maps a unit-variance 16-vector by ||W||_2 = 1)
@@ -31,20 +31,21 @@ def test_bounded_branch_output_scale_does_not_grow_with_its_weights() -> None:
     assert torch.allclose(mlp(x), y, atol=1e-3, rtol=1e-3)
     plain = branch_mlp("plain", [6, 16, 3])
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.modules())
-    with pytest.raises(ValueError, match="allowed: plain, bounded"):
+    with pytest.raises(ValueError, match="allowed: plain, bounded, bounded_fixed"):
         branch_mlp("huge", [6, 3])
 
 
+@pytest.mark.parametrize("kind", ["bounded", "bounded_fixed"])
 @pytest.mark.parametrize("config", ["egnn_nbody_equality", "se3t_nbody_equality", "gcnn_digits_equality"])
-def test_every_architecture_offers_the_bounded_branch(config: str) -> None:
+def test_every_architecture_offers_the_bounded_branches(config: str, kind: str) -> None:
     from acezoo.compiler import compile_model
 
-    conf = load_config(ZOO / f"{config}.yaml", ["model.branch=bounded"])
+    conf = load_config(ZOO / f"{config}.yaml", [f"model.branch={kind}"])
     model = compile_model(conf)
     sn = [n for n in model.state_dict() if "parametrizations" in n]
     assert sn and all(".neq." in n for n in sn)  # only the branches are spectrally normalised
-    biases = [n for n, _ in model.named_parameters() if ".neq." in n and n.endswith("bias")]
-    assert biases == []  # and carry no bias: gamma alone sets their offset too
+    affine = [n for n, _ in model.named_parameters() if ".neq." in n and n.endswith(("bias", ".weight"))]
+    assert (affine == []) == (kind == "bounded_fixed")  # fixed: no bias, no batch-norm scale
     pruned = model.prune()
     assert not any("neq" in n for n in pruned.state_dict())
 

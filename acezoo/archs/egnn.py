@@ -53,6 +53,7 @@ from torch_geometric.utils import scatter
 from acezoo.config.base import ArchSpec
 from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind, branch_mlp
 from acezoo.nn.mlp import MLP
+from acezoo.nn.node_features import node_features_field, read_node_features
 from acezoo.nn.relaxed import Relaxed
 from acezoo.registry import register_arch
 
@@ -67,6 +68,7 @@ class EGNNSpec(ArchSpec):
     layers: int = Field(4, ge=1, description="Number of EGNN layers.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
     branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
+    node_features: list[str] = node_features_field()
     coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
     edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
         "charge_product",
@@ -104,6 +106,8 @@ class EGNNSpec(ArchSpec):
     def _check(self) -> "EGNNSpec":
         if self.output == "position" and not self.coord_updates:
             raise ValueError("output `position` needs coord_updates: true (the positions are the output)")
+        if self.node_input == "atoms" and self.node_features:
+            raise ValueError("node_features needs node_input `velocity` (molecules read their one-hot atoms only)")
         if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
             raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
                              "charge_feature to false")
@@ -344,7 +348,7 @@ class EGNN(nn.Module):
         if spec.node_input == "atoms":
             width_in = spec.atom_types
         else:
-            width_in = 2 if spec.charge_feature else 1
+            width_in = 1 + int(spec.charge_feature) + len(spec.node_features)
         self.embed = nn.Linear(width_in, spec.hidden)
         edge_width = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
         self.layers = nn.ModuleList(
@@ -359,8 +363,11 @@ class EGNN(nn.Module):
         if self.spec.node_input == "atoms":
             return batch.onehot.to(batch.pos.dtype), torch.zeros_like(batch.pos)
         v = batch.vel
-        node = v.norm(dim=-1, keepdim=True)
-        return (torch.cat([node, batch.charge.to(v.dtype)], dim=-1) if self.spec.charge_feature else node), v
+        parts = [v.norm(dim=-1, keepdim=True)]
+        if self.spec.charge_feature:
+            parts.append(batch.charge.to(v.dtype))
+        parts += read_node_features(batch, self.spec.node_features, v.dtype)
+        return (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]), v
 
     def edge_inputs(self, batch, graph: EdgeGraph | None = None) -> torch.Tensor | None:  # noqa: ANN001
         """The edge input ``a_ij``, ``(E, edge_dim)`` (``q_i q_j`` or ``batch.edge_attr``), or None."""

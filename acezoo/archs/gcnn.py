@@ -49,7 +49,8 @@ class GCNNSpec(ArchSpec):
     residual: bool = Field(True, description="`dense` head: add the input to the output (needs in == out channels).")
     pool: Literal["max", "mean"] = Field("max", description="Pooling over the group axis in the `classify` head.")
     branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION + " For the group CNN: `bounded` is a "
-                               "spectrally normalised conv without bias (the group batch norm follows every layer).")
+                               "spectrally normalised conv (`bounded_fixed`: without bias); the group batch norm "
+                               "follows every layer.")
     @model_validator(mode="after")
     def _check(self) -> "GCNNSpec":
         if self.kernel_size % 2 == 0:
@@ -60,10 +61,10 @@ class GCNNSpec(ArchSpec):
 
 
 def branch_conv(c_in: int, c_out: int, k: int, kind: str = "plain") -> nn.Conv2d:
-    """The conv of a branch: plain, or ``bounded`` (no bias, weight spectrally normalised as the
-    ``(c_out, c_in * k * k)`` matrix, so the branch's scale is set by gamma alone)."""
-    if kind == "bounded":
-        return spectral_norm(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False))
+    """The conv of a branch: plain, or with its weight spectrally normalised as the
+    ``(c_out, c_in * k * k)`` matrix (``bounded``; ``bounded_fixed``: and no bias)."""
+    if kind in ("bounded", "bounded_fixed"):
+        return spectral_norm(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=kind == "bounded"))
     return nn.Conv2d(c_in, c_out, k, padding=k // 2)
 
 

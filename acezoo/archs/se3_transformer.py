@@ -41,6 +41,7 @@ from acezoo.config.base import ArchSpec
 from acezoo.data.graphs import batch_fully_connected_edge_index, knn_edge_index, radius_edge_index
 from acezoo.nn.irreps import EquivariantLayerNorm, degree_irreps, merge_heads, split_heads
 from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind, branch_mlp
+from acezoo.nn.node_features import node_features_field, read_node_features
 from acezoo.nn.relaxed import Relaxed
 from acezoo.registry import register_arch
 
@@ -84,6 +85,7 @@ class SE3TransformerSpec(ArchSpec):
     atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
     branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
+    node_features: list[str] = node_features_field()
     output: Literal["position", "vector", "invariant", "graph", "tensor"] = Field(
         "position",
         description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
@@ -111,6 +113,8 @@ class SE3TransformerSpec(ArchSpec):
         for c in self.channels_per_degree:
             if c < 1 or c % self.heads:
                 raise ValueError(f"channels ({c}) must be a positive multiple of heads ({self.heads})")
+        if self.node_input == "atoms" and self.node_features:
+            raise ValueError("node_features needs node_input `velocity` (molecules read their one-hot atoms only)")
         if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
             raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
                              "charge_feature to false")
@@ -269,7 +273,8 @@ class SE3Transformer(nn.Module):
         if spec.node_input == "atoms":
             self.irreps_in = o3.Irreps(f"{spec.atom_types}x0e")
         else:
-            self.irreps_in = o3.Irreps(f"{2 if spec.charge_feature else 1}x0e + 1x1o")
+            scalars = 1 + int(spec.charge_feature) + len(spec.node_features)
+            self.irreps_in = o3.Irreps(f"{scalars}x0e + 1x1o")
         self.embed = o3.Linear(self.irreps_in, self.irreps)
         extra = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
         radial_in = spec.radial_basis + extra
@@ -298,6 +303,7 @@ class SE3Transformer(nn.Module):
         parts = [v.norm(dim=-1, keepdim=True)]
         if self.spec.charge_feature:
             parts.append(batch.charge.to(v.dtype))
+        parts += read_node_features(batch, self.spec.node_features, v.dtype)
         return torch.cat(parts + [v], dim=-1)
 
     def features(self, batch) -> torch.Tensor:  # noqa: ANN001
