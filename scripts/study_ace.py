@@ -15,7 +15,10 @@ or the ``fixed-`` one (the same without affine batch-norm parameters and biases:
 - ``adam``:    Adam on weights and gammas, Adam dual (the paper's setting; the old default);
 - ``adamsgd``: weights on Adam, gammas on plain SGD at 1000 x lr, Adam dual (the ACE authors'
   N-body code, ``--optimizer adamsgd``);
-- ``nupi``:    Adam on weights and gammas with gamma_lr 5e-3, nuPI dual with Kp = 10000.
+- ``nupi``:    Adam on weights and gammas with gamma_lr 5e-3, nuPI dual with Kp = 10000;
+- ``*-prune``: once every |gamma| <= tol (``constraints.prune_tol``) the branches are removed and
+  the rest of the budget trains the equivariant model alone;
+- ``penalty-w*``: the fixed-weight equivariance penalty (REMUL-style), selected on its full model.
 
     python scripts/study_ace.py nbody --workers 2          # train (resumable), then summarise
     python scripts/study_ace.py nbody --summary            # the table of what has finished
@@ -53,6 +56,11 @@ def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fix
                 name = BRANCH_PREFIX[branch] + dyn + ("" if pen != "0" else "-nopen")
                 out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}",
                                             f"constraints.penalty={pen}", *overrides)))
+    # prune the branches once every |gamma| <= tol, then train the equivariant model alone
+    for name, tol, branch, dyn in (("nupi-prune", "0.02", "plain", "nupi"), ("bounded-nupi-prune", "0.02", "bounded", "nupi"),
+                                   ("adam-prune", "0.05", "plain", "adam")):
+        out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}", f"constraints.prune_tol={tol}",
+                                    *DYNAMICS[dyn])))
     for weight in ("1", "10"):  # the fixed-weight equivariance penalty (REMUL-style), selected on its full model
         out.append(Contender(f"penalty-w{weight}", ("constraints.mode=penalty", f"constraints.penalty_weight={weight}")))
     return out

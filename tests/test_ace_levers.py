@@ -111,3 +111,26 @@ def test_bounded_branch_with_sgd_gammas_trains_and_resumes_exactly(tmp_path: Pat
     resumed = train(resume=short.run_dir, overrides=("train.epochs=3",))
     assert resumed.history[-1]["train_loss"] == full.history[-1]["train_loss"]
     assert resumed.metrics["gammas"] == full.metrics["gammas"]
+
+
+def test_prune_tol_removes_the_branches_once_the_equality_constraint_is_met(tmp_path: Path) -> None:
+    overrides = [*tiny_overrides(tmp_path, epochs=3), "constraints.gamma_optimizer=sgd", "constraints.gamma_lr=0.05",
+                 "constraints.init_gamma=0.1", "constraints.prune_tol=0.5"]
+    conf = load_config(ZOO / "egnn_nbody_equality.yaml", overrides)
+    result = train(conf, run_dir=tmp_path / "full")
+    first, later = result.history[0], result.history[1:]
+    assert first.get("pruned") and result.metrics["branches_pruned_at_epoch"] == 1
+    assert all(v == 0.0 for v in result.metrics["gammas"].values())
+    for rec in later:  # the branches are gone: the full model is the equivariant one
+        assert rec["val_full_mse"] == rec["val_eq_mse"] and rec["equivariance_error"] < 1e-4
+    assert result.metrics["test"]["full"] == result.metrics["test"]["pruned"]
+    # resuming after the pruning epoch continues exactly
+    cut = train(load_config(ZOO / "egnn_nbody_equality.yaml", [*overrides, "train.epochs=2"]), run_dir=tmp_path / "cut")
+    resumed = train(resume=cut.run_dir, overrides=("train.epochs=3",))
+    assert resumed.history[-1]["train_loss"] == result.history[-1]["train_loss"]
+
+
+def test_prune_tol_waits_while_a_gamma_is_large(tmp_path: Path) -> None:
+    conf = load_config(ZOO / "egnn_nbody_equality.yaml", [*tiny_overrides(tmp_path, epochs=2), "constraints.prune_tol=1e-6"])
+    result = train(conf)
+    assert "branches_pruned_at_epoch" not in result.metrics and not any(r.get("pruned") for r in result.history)

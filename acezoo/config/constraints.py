@@ -98,6 +98,13 @@ class ConstraintBudget(StrictModel):
         "`adamsgd` optimiser of the ACE authors' N-body code). Under SGD the multiplier pulls gamma by "
         "lr * lambda per step rather than by about lr, however large lambda grows.",
     )
+    prune_tol: float | None = Field(
+        None,
+        gt=0,
+        description="Equality blocks: once every equality gamma has |gamma| <= prune_tol at the end of an epoch, set "
+        "them to 0 and remove their branches from training for the rest of the run (the constraint is met; the "
+        "remaining budget trains the equivariant model alone). null: never (the branches stay to the end).",
+    )
     dual_kp: float = Field(
         0.0, ge=0, description="`nupi`: proportional gain Kp (the integral gain is 1; Kp = 0 is plain `sgd` ascent)."
     )

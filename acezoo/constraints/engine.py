@@ -288,6 +288,24 @@ class PrimalDual:
             opt.dual_step()
         return cooper.optim.RollOut(state.loss, state, primal_store, dual_store)
 
+    def prune_feasible(self, tol: float) -> bool:
+        """Prune the equality blocks if every equality gamma has ``|gamma| <= tol``: their gammas
+        become 0 and stop training, and their branches are no longer evaluated (nor trained).
+        Returns whether it pruned."""
+        if not self.eq_names or any(abs(float(self._gamma_params[n].detach())) > tol for n in self.eq_names):
+            return False
+        self.apply_pruning()
+        return True
+
+    def apply_pruning(self) -> None:
+        """Set the equality gammas to 0, freeze them and switch their blocks to equivariant-only."""
+        blocks = self.model.relaxed_blocks()
+        with torch.no_grad():
+            for n in self.eq_names:
+                self._gamma_params[n].zero_()
+                self._gamma_params[n].requires_grad_(False)
+                blocks[n].equivariant_only = True
+
     # -- read-outs -------------------------------------------------------------------------
     def multipliers(self) -> dict[str, float]:
         """Current multiplier of every constrained block."""

@@ -181,6 +181,7 @@ class _Trainer:
         self.history: list[dict[str, Any]] = []
         self.best = {"value": float("inf"), "epoch": 0}
         self.bad_epochs = 0
+        self.pruned_at = 0  # epoch after which the equality branches were pruned (constraints.prune_tol)
         self.wall = 0.0
         self.tracker: RunTracker | None = None
         self.mlflow_run_id: str | None = None
@@ -211,6 +212,7 @@ class _Trainer:
             "history": json.dumps(self.history),
             "best": dict(self.best),
             "bad_epochs": self.bad_epochs,
+            "pruned_at": self.pruned_at,
             "wall": self.wall,
             "mlflow_run_id": self.tracker.run_id if self.tracker is not None else self.mlflow_run_id,
         }
@@ -235,6 +237,9 @@ class _Trainer:
         self.history = json.loads(s["history"])
         self.best = {"value": float(s["best"]["value"]), "epoch": int(s["best"]["epoch"])}
         self.bad_epochs = int(s["bad_epochs"])
+        self.pruned_at = int(s.get("pruned_at", 0))
+        if self.pruned_at:
+            self.engine.apply_pruning()
         self.wall = float(s["wall"])
         self.mlflow_run_id = s.get("mlflow_run_id")
         _set_rng_state(s["rng"])
@@ -367,6 +372,10 @@ class _Trainer:
                 self.partial = [0.0, 0.0, 0]
                 record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian,
                                           "lr": self.engine.primal.param_groups[0]["lr"]}
+                tol = self.config.constraints.prune_tol
+                if tol is not None and not self.pruned_at and self.engine.prune_feasible(tol):
+                    self.pruned_at = self.epoch
+                    record["pruned"] = True
                 if self.engine.measured_defect() is not None:
                     record["train_equivariance_defect"] = self.engine.measured_defect()
                 if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
@@ -416,6 +425,7 @@ class _Trainer:
             "best_epoch": self.best["epoch"],
             "best_value": self.best["value"],
             "epochs_run": self.epoch,
+            **({"branches_pruned_at_epoch": self.pruned_at} if self.pruned_at else {}),
             "mode": self.config.constraints.mode,
             "gammas": self.model.gamma_values(),
             "multipliers": self.engine.multipliers(),
