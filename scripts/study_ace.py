@@ -47,15 +47,17 @@ BRANCH_PREFIX = {"plain": "", "bounded": "bounded-", "bounded_fixed": "fixed-"}
 
 
 def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fixed")) -> list[Contender]:
-    """strict, then every (augmented-Lagrangian term on / off) x branch x dynamics, then the
-    fixed-weight penalty baseline."""
+    """strict; every branch x dynamics with the augmented-Lagrangian term; the prune variants;
+    the fixed-weight penalty baseline; then every branch x dynamics without the term (last: the
+    least promising, trained last)."""
     out = [Contender("strict", ("constraints.mode=strict",))]
-    for pen in ("1.0", "0"):
-        for branch in branches:
-            for dyn, overrides in DYNAMICS.items():
-                name = BRANCH_PREFIX[branch] + dyn + ("" if pen != "0" else "-nopen")
-                out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}",
-                                            f"constraints.penalty={pen}", *overrides)))
+
+    def grid(pen: str) -> list[Contender]:
+        return [Contender(BRANCH_PREFIX[branch] + dyn + ("" if pen != "0" else "-nopen"),
+                          ("constraints.mode=equality", f"model.branch={branch}", f"constraints.penalty={pen}", *dyn_o))
+                for branch in branches for dyn, dyn_o in DYNAMICS.items()]
+
+    out += grid("1.0")
     # prune the branches once every |gamma| <= tol, then train the equivariant model alone
     for name, tol, branch, dyn in (("nupi-prune", "0.02", "plain", "nupi"), ("bounded-nupi-prune", "0.02", "bounded", "nupi"),
                                    ("adam-prune", "0.05", "plain", "adam")):
@@ -63,7 +65,7 @@ def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fix
                                     *DYNAMICS[dyn])))
     for weight in ("1", "10"):  # the fixed-weight equivariance penalty (REMUL-style), selected on its full model
         out.append(Contender(f"penalty-w{weight}", ("constraints.mode=penalty", f"constraints.penalty_weight={weight}")))
-    return out
+    return out + grid("0")
 
 
 def protocol_contenders(dynamics: list[str]) -> list[Contender]:
@@ -128,6 +130,40 @@ def plot_curves(out: Path) -> None:
     plt.close(fig)
 
 
+def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: float) -> str:
+    """Test metric of every finished run of ``contenders`` under seeded Gaussian input noise
+    (``acezoo eval --perturb``): pruned model (full model for contenders selected on it)."""
+    import json
+    import statistics
+
+    from acezoo.training.perturb import score_perturbed
+
+    cache = out / "robustness.json"
+    scores: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
+    runs = [r for r in collect(out) if r["contender"] in contenders and not r.get("diverged")]
+    for r in runs:
+        key = f"{r['contender']}-s{r['seed']}"
+        if all(f"{sg:g}" in scores.get(key, {}) for sg in sigmas):
+            continue
+        which = "full" if r["selected_on"].startswith("val_full") else "pruned"
+        entries = score_perturbed(r["run_dir"], sigmas)["perturbed"]
+        scores.setdefault(key, {}).update({f"{e['noise']:g}": e[which][r["metric"]] for e in entries})
+        cache.write_text(json.dumps(scores, indent=1))
+    lines = ["| contender | seeds | " + " | ".join(f"noise {sg:g}" for sg in sigmas) + " |",
+             "|---|---|" + "---|" * len(sigmas)]
+    for c in contenders:
+        rs = [r for r in runs if r["contender"] == c]
+        if not rs:
+            continue
+        cells = []
+        for sg in sigmas:
+            vals = [scores[f"{r['contender']}-s{r['seed']}"][f"{sg:g}"] * scale for r in rs]
+            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            cells.append(f"{statistics.mean(vals):.4g} +- {sd:.2g}")
+        lines.append(f"| {c} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", choices=list(TASKS))
@@ -136,12 +172,20 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="parallel runs, one thread each")
     ap.add_argument("--out", default="study/ace")
     ap.add_argument("--summary", action="store_true", help="only print the table of finished runs")
+    ap.add_argument("--robustness", nargs="+", type=float, metavar="SIGMA",
+                    help="score the finished runs of --only (default: all) under these input-noise levels")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = ap.parse_intermixed_args()
     config, common, scale, unit, contenders = TASKS[args.task]
     out = Path(args.out) / args.task
     sweep = Sweep(config, contenders, args.seeds, str(out),
                   [*common, "train.tracking=false", f"train.output_dir={out / 'runs'}", *args.overrides], scale, unit)
+    if args.robustness:
+        names = args.only or [c.name for c in contenders]
+        text = robustness(out, names, args.robustness, scale)
+        (out / "robustness.md").write_text(text + "\n")
+        print(text)
+        return 0
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
