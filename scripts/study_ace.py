@@ -93,9 +93,9 @@ TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
 }
 
 
-def plot_curves(out: Path) -> None:
+def plot_curves(out: Path, names: list[str] | None = None, path: Path | None = None) -> None:
     """Validation loss (pruned and full), mean |gamma| and mean multiplier over epochs, first
-    seed of every contender."""
+    seed of every contender (or of ``names``), to ``path`` (default ``<out>/curves.png``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +105,9 @@ def plot_curves(out: Path) -> None:
     if not runs:
         return
     first_seed = min(r["seed"] for r in runs)
-    runs = [r for r in runs if r["seed"] == first_seed]
+    runs = [r for r in runs if r["seed"] == first_seed and r["history"] and (not names or r["contender"] in names)]
+    if names:
+        runs.sort(key=lambda r: names.index(r["contender"]))
     metric = runs[0]["metric"]
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.5))
     for r in runs:
@@ -126,7 +128,7 @@ def plot_curves(out: Path) -> None:
         ax.set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
+    fig.savefig(path or out / "curves.png", dpi=100)
     plt.close(fig)
 
 
@@ -172,6 +174,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="parallel runs, one thread each")
     ap.add_argument("--out", default="study/ace")
     ap.add_argument("--summary", action="store_true", help="only print the table of finished runs")
+    ap.add_argument("--plot", nargs="+", metavar="CONTENDER", help="plot the curves of these contenders to --plot-to")
+    ap.add_argument("--plot-to", type=Path, help="PNG path for --plot")
     ap.add_argument("--robustness", nargs="+", type=float, metavar="SIGMA",
                     help="score the finished runs of --only (default: all) under these input-noise levels")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
@@ -180,6 +184,9 @@ def main() -> int:
     out = Path(args.out) / args.task
     sweep = Sweep(config, contenders, args.seeds, str(out),
                   [*common, "train.tracking=false", f"train.output_dir={out / 'runs'}", *args.overrides], scale, unit)
+    if args.plot:
+        plot_curves(out, args.plot, args.plot_to)
+        return 0
     if args.robustness:
         names = args.only or [c.name for c in contenders]
         text = robustness(out, names, args.robustness, scale)
