@@ -20,9 +20,9 @@ equivariant-only and full) and, after the warm-up epoch, their training losses. 
 alternate which implementation runs first; the table gives medians over the rounds and the
 ratio to the original.
 
-``current + fused Adam`` (``--no-proposal`` skips it): the current code with the primal Adam
-built with ``fused=True``, a proposed one-line change to ``acezoo/training/trainer.py`` (the
-engine is rebuilt as the trainer builds it, with that flag).
+The original trainer built its primal Adam unfused (about ten small ops per parameter tensor);
+the current one uses ``fused=True`` (one kernel, the same update to float round-off), so the
+``original`` row rebuilds its engine with the unfused Adam.
 
 ``reference`` (strict table; ``--no-reference`` skips it): a minimal re-implementation of the
 EGNN authors' layer (``E_GCL_vel`` / ``EGNN_vel`` of vgsatorras/egnn, ``models/gcl.py``,
@@ -62,9 +62,8 @@ from acezoo.training.trainer import _Trainer, build_data
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
 IMPLS = ("original", "current")
-FUSED = "fused"  # current code + the proposed trainer change (fused Adam)
 LABELS = {"original": "original EGNN code", "current": "current EGNN code",
-          FUSED: "current + fused Adam (proposal)", "reference": "authors' EGNN_vel, bare Adam"}
+          "reference": "authors' EGNN_vel, bare Adam"}
 
 
 # -- the original EGNN forward code (before the node-wise first layer and EdgeGraph) ------------
@@ -154,13 +153,12 @@ def implementation(impl: str) -> contextlib.AbstractContextManager[None]:
     return original_egnn() if impl == "original" else contextlib.nullcontext()
 
 
-def use_fused_adam(trainer: _Trainer) -> None:
-    """The proposed ``acezoo/training/trainer.py`` change: the primal Adam with ``fused=True``
-    (one kernel over all parameters instead of ~10 small ops per parameter tensor; same update
-    to float round-off). Rebuilds the trainer's engine exactly as ``_Trainer.__init__`` does."""
+def use_unfused_adam(trainer: _Trainer) -> None:
+    """The original trainer's primal Adam (``fused=False``). Rebuilds the trainer's engine
+    exactly as ``_Trainer.__init__`` does, with that flag."""
     tc = trainer.config.train
     make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
-                                                  fused=True)
+                                                  fused=False)
     trainer.engine = PrimalDual(trainer.model, trainer.config.constraints, make_primal,
                                 tc.epochs * trainer.steps_per_epoch, reduce_defect=trainer._mean_over_ranks)
 
@@ -306,10 +304,9 @@ def timed(fn: Any) -> float:
 
 
 def bench_mode(mode: str, data: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    names = list(IMPLS) + ([FUSED] if args.proposal else [])
+    names = list(IMPLS)
     trainers = {impl: make_trainer(mode, data, out / f"{mode}-{impl}") for impl in names}
-    if FUSED in trainers:
-        use_fused_adam(trainers[FUSED])
+    use_unfused_adam(trainers["original"])
     first = trainers["original"]
     same_init = all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
                                                       trainers["current"].model.state_dict().values()))
@@ -358,10 +355,6 @@ def print_mode(mode: str, result: dict[str, Any]) -> None:
     o, c = med["original"], med["current"]
     print(f"  ratios current / original: train epoch {c['epoch'] / o['epoch']:.3f}, "
           f"validation {c['validate'] / o['validate']:.3f}, total {c['total'] / o['total']:.3f}")
-    if FUSED in med:
-        f = med[FUSED]
-        print(f"  proposal (fused Adam) / original: train epoch {f['epoch'] / o['epoch']:.3f}, "
-              f"total {f['total'] / o['total']:.3f}; / current: train epoch {f['epoch'] / c['epoch']:.3f}")
     if "reference" in med:
         print(f"  current strict / authors' EGNN_vel: train epoch {c['epoch'] / med['reference']['epoch']:.3f}, "
               f"validation {c['validate'] / med['reference']['validate']:.3f}, "
@@ -381,8 +374,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per implementation (after one warm-up)")
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the authors' EGNN_vel row (strict table)")
-    ap.add_argument("--no-proposal", dest="proposal", action="store_false",
-                    help="skip the row with the proposed trainer change (fused Adam)")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
     return ap.parse_args(argv)
 

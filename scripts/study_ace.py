@@ -85,7 +85,7 @@ TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
               ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", ace_contenders()),
     "mocap": ("zoo_configs/egnn_mocap_equality.yaml",
               ["train.epochs=3000", "train.eval_every=5", "train.patience=200", "data.path=../shared/data/cmu_mocap_run.npz"],
-              100.0, "MSE x 1e-2", protocol_contenders([])),
+              100.0, "MSE x 1e-2", protocol_contenders(["model.branch=bounded"])),
     "digits": ("zoo_configs/gcnn_digits_equality.yaml", ["train.epochs=60", "train.patience=60"], 100.0, "% error",
                ace_contenders()),
     "advection": ("zoo_configs/gcnn_advection_equality.yaml", ["train.epochs=60", "train.patience=60"], 1.0, "MSE",
