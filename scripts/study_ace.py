@@ -76,6 +76,9 @@ def protocol_contenders(dynamics: list[str]) -> list[Contender]:
         out.append(Contender(f"{protocol}-strict", ("constraints.mode=strict", *extra)))
         for mode in ("equality", "resilient"):
             out.append(Contender(f"{protocol}-{mode}", (f"constraints.mode={mode}", *extra, *dynamics)))
+    for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):  # the N-body winner's dynamics
+        out.append(Contender(f"{protocol}-equality-nupi-prune", ("constraints.mode=equality", *extra, *dynamics,
+                                                                 *DYNAMICS["nupi"], "constraints.prune_tol=0.02")))
     return out
 
 
