@@ -145,7 +145,7 @@ def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: flo
 
     cache = out / "robustness.json"
     scores: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
-    runs = [r for r in collect(out) if r["contender"] in contenders and not r.get("diverged")]
+    runs = [r for r in collect(out) if r["contender"] in contenders and r["metric"]]  # scored (diverged: best weights)
     for r in runs:
         key = f"{r['contender']}-s{r['seed']}"
         if all(f"{sg:g}" in scores.get(key, {}) for sg in sigmas):
@@ -199,7 +199,8 @@ def main() -> int:
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
-    table, winner = summarise(out, baseline="strict" if args.task != "mocap" else None)
+    table, winner = summarise(out, baseline="strict" if args.task != "mocap" else None,
+                              seeds=args.seeds if args.summary else None, only=args.only if args.summary else ())
     text = (f"{args.task}: base {config}, overrides {' '.join(sweep.common)}; seeds {args.seeds}. "
             f"Mean +- std over seeds; selection on validation only.\n\n{table}\n\n"
             f"Lowest mean validation loss among ACE contenders with every seed: {winner}\n")

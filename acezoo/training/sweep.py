@@ -237,14 +237,18 @@ def _mean_std(values: list[float], scale: float) -> str:
     return f"{statistics.mean(values):.4g} +- {sd:.2g}"
 
 
-def summarise(out: str | Path, baseline: str | None = "strict") -> tuple[str, str | None]:
+def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[int] | None = None,
+              only: Sequence[str] = ()) -> tuple[str, str | None]:
     """A markdown table of the sweep in ``out`` and the winning contender.
 
     The winner is the contender (other than ``baseline``) with the lowest mean best
     validation value among those with every seed finished: validation data only.
+    ``seeds`` / ``only``: restrict the table to these seeds / contenders.
     """
     sweep = Sweep.load(out)
-    runs = collect(out)
+    if seeds is not None:
+        sweep.seeds = list(seeds)
+    runs = [r for r in collect(out) if r["seed"] in sweep.seeds and (not only or r["contender"] in only)]
     s = sweep.scale
     unit = f" ({sweep.unit})" if sweep.unit else ""
     lines = [f"| contender | seeds | best val{unit} (selection) | test, pruned{unit} | test, full{unit} | "
