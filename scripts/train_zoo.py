@@ -58,8 +58,9 @@ def main() -> int:
         if name in given:
             run_dir = Path(given[name])
             stored = acezoo.load_config(run_dir / ckpt.CONFIG_FILE)
+            every = f"train.eval_every={stored.train.eval_every} " if stored.train.eval_every != 1 else ""
             command = f"acezoo train zoo_configs/{zoo}.yaml train.epochs={stored.train.epochs} " \
-                      f"train.patience={stored.train.patience} seed={stored.seed}"
+                      f"train.patience={stored.train.patience} {every}seed={stored.seed}"
         else:
             config = acezoo.load_config(zoo, overrides)
             run_dir = acezoo.train(config, run_dir=Path(args.out) / name).run_dir

@@ -70,8 +70,10 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "## Protocol",
         "",
         f"- architecture: `{c.model.model_dump_json()}`",
-        f"- constraints: mode `{c.constraints.mode}`, dual optimiser {c.constraints.dual_optimizer} "
-        f"(lr {c.constraints.dual_lr:g}), initial gamma {c.constraints.init_gamma:g}",
+        f"- constraints: mode `{c.constraints.mode}`, {_dynamics(c.constraints)}, initial gamma "
+        f"{c.constraints.init_gamma:g}" + (f"; branches pruned after epoch {m['branches_pruned_at_epoch']} "
+                                            f"(every |gamma| <= {c.constraints.prune_tol:g})"
+                                            if m.get("branches_pruned_at_epoch") else ""),
         f"- training: Adam lr {c.train.lr:g}, batch {c.train.batch_size}, {m['epochs_run']} epochs run "
         f"(max {c.train.epochs}, patience {c.train.patience}), seed {c.seed}",
         f"- model selection: `{m['selected_on']}` (best epoch {m['best_epoch']}, value {m['best_value']:.6g})",
@@ -102,3 +104,13 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
     ]
     return atomic_write_text(run_dir / CARD_FILE, "\n".join(lines))
+
+
+def _dynamics(budget: Any) -> str:
+    """The dual and gamma optimisers of a constraint budget, in words."""
+    if budget.mode == "strict":
+        return "the equivariant model alone (no branch, no gamma)"
+    dual = f"dual optimiser {budget.dual_optimizer} (lr {budget.dual_lr:g}"
+    dual += f", Kp {budget.dual_kp:g})" if budget.dual_optimizer == "nupi" else ")"
+    gamma = f"gammas on {budget.gamma_optimizer}" + (f" (lr {budget.gamma_lr:g})" if budget.gamma_lr else "")
+    return f"{dual}, {gamma}, augmented-Lagrangian term {budget.penalty:g}"
