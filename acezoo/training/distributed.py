@@ -64,6 +64,22 @@ class DistContext:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
+    def average_buffers(self, module: torch.nn.Module) -> None:
+        """Average the batch-norm running statistics over the ranks (each rank normalises with its
+        own batch, as ``BatchNorm`` does without ``SyncBatchNorm``), so the replicas stay identical."""
+        if not self.enabled:
+            return
+        bufs = [b for n, b in module.named_buffers() if b.is_floating_point() and n.rsplit(".", 1)[-1] in
+                ("running_mean", "running_var")]
+        if not bufs:
+            return
+        flat = torch.cat([b.reshape(-1) for b in bufs]) / self.world_size
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for b in bufs:
+            b.copy_(flat[offset : offset + b.numel()].view_as(b))
+            offset += b.numel()
+
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
         if not self.enabled:

@@ -323,6 +323,7 @@ class _Trainer:
             hook = self._sync_then(clip, params, len(local) * weight, len(idx)) if self.dist.enabled else clip
             try:
                 result = self.engine.step(lambda: self._loss(batch), hook)
+                self.dist.average_buffers(self.model)
             except FloatingPointError as exc:
                 raise TrainingDiverged(
                     f"training diverged at epoch {self.epoch + 1}, step {self.batch_in_epoch + 1}: {exc}. "
