@@ -117,7 +117,7 @@ def plot_curves(out: Path, names: list[str] | None = None, path: Path | None = N
         h = [rec for rec in r["history"] if f"val_eq_{metric}" in rec]
         ep = [rec["epoch"] for rec in h]
         line, = axes[0].plot(ep, [rec[f"val_eq_{metric}"] for rec in h], lw=1, label=r["contender"])
-        if r["contender"] != "strict":
+        if r["gammas"]:  # a relaxed model
             axes[1].plot(ep, [rec[f"val_full_{metric}"] for rec in h], lw=1, color=line.get_color())
             g = [[abs(v) for k, v in rec.items() if k.startswith("gamma/")] for rec in h]
             axes[2].plot(ep, [sum(x) / len(x) for x in g], lw=1, color=line.get_color())
