@@ -28,7 +28,8 @@ def test_bf16_autocast_changes_the_forward_pass_but_not_the_dual_dtypes(tmp_path
     assert fp32.history[0]["train_loss"] != bf16.history[0]["train_loss"]  # autocast really ran
     assert abs(fp32.history[0]["train_loss"] - bf16.history[0]["train_loss"]) < 0.05 * fp32.history[0]["train_loss"]
     state = bf16.final_state
-    assert state is not None and all(v.dtype == torch.float32 for v in state["weights"].values())
+    assert state is not None and all(v.dtype == torch.float32 for v in state["weights"].values()
+                                     if v.is_floating_point())  # (batch norms also count batches, int64)
     assert set(state["slacks"]) == set(fp32.final_state["slacks"])  # type: ignore[index]
 
 
