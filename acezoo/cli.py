@@ -29,6 +29,8 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     for key in ("gammas", "multipliers", "slacks"):
         if metrics.get(key):
             print(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics[key].items()))
+    if metrics.get("branches_pruned_at_epoch"):
+        print(f"branches pruned after epoch {metrics['branches_pruned_at_epoch']} (constraints.prune_tol)")
 
 
 def _log(line: str) -> None:
