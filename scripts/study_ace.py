@@ -36,10 +36,14 @@ from pathlib import Path
 
 from acezoo.training.sweep import Contender, Sweep, collect, launch_workers, summarise
 
+# every contender sets the whole recipe (the zoo configs' defaults are the study's winner)
 DYNAMICS: dict[str, list[str]] = {
-    "adam": ["constraints.dual_optimizer=adam"],
-    "adamsgd": ["constraints.dual_optimizer=adam", "constraints.gamma_optimizer=sgd"],
-    "nupi": ["constraints.dual_optimizer=nupi", "constraints.dual_kp=10000", "constraints.gamma_lr=5e-3"],
+    "adam": ["constraints.dual_optimizer=adam", "constraints.gamma_optimizer=adam", "constraints.gamma_lr=null",
+             "constraints.prune_tol=null"],
+    "adamsgd": ["constraints.dual_optimizer=adam", "constraints.gamma_optimizer=sgd", "constraints.gamma_lr=null",
+                "constraints.prune_tol=null"],
+    "nupi": ["constraints.dual_optimizer=nupi", "constraints.dual_kp=10000", "constraints.gamma_optimizer=adam",
+             "constraints.gamma_lr=5e-3", "constraints.prune_tol=null"],
 }
 
 
@@ -61,8 +65,8 @@ def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fix
     # prune the branches once every |gamma| <= tol, then train the equivariant model alone
     for name, tol, branch, dyn in (("nupi-prune", "0.02", "plain", "nupi"), ("bounded-nupi-prune", "0.02", "bounded", "nupi"),
                                    ("adam-prune", "0.05", "plain", "adam")):
-        out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}", f"constraints.prune_tol={tol}",
-                                    *DYNAMICS[dyn])))
+        out.append(Contender(name, ("constraints.mode=equality", f"model.branch={branch}", *DYNAMICS[dyn],
+                                    f"constraints.prune_tol={tol}")))
     for weight in ("1", "10"):  # the fixed-weight equivariance penalty (REMUL-style), selected on its full model
         out.append(Contender(f"penalty-w{weight}", ("constraints.mode=penalty", f"constraints.penalty_weight={weight}")))
     return out + grid("0")
@@ -75,7 +79,7 @@ def protocol_contenders(dynamics: list[str]) -> list[Contender]:
     for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):
         out.append(Contender(f"{protocol}-strict", ("constraints.mode=strict", *extra)))
         for mode in ("equality", "resilient"):
-            out.append(Contender(f"{protocol}-{mode}", (f"constraints.mode={mode}", *extra, *dynamics)))
+            out.append(Contender(f"{protocol}-{mode}", (f"constraints.mode={mode}", *extra, *dynamics, *DYNAMICS["adam"])))
     for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):  # the N-body winner's dynamics
         out.append(Contender(f"{protocol}-equality-nupi-prune", ("constraints.mode=equality", *extra, *dynamics,
                                                                  *DYNAMICS["nupi"], "constraints.prune_tol=0.02")))
