@@ -253,6 +253,10 @@ class AuthorsRun:
 def make_trainer(mode: str, data: Any, out: Path) -> _Trainer:
     overrides = ["train.num_threads=1", "train.tracking=false", "train.progress=false", "train.epochs=1000",
                  "train.device=cpu"]
+    if mode == "equality":  # the recipe the speed target was set on: plain branch (no batch statistics, whose
+        # stateful power iterations would make the same-weights checks differ), Adam dynamics, no pruning
+        overrides += ["model.branch=plain", "constraints.dual_optimizer=adam", "constraints.gamma_lr=null",
+                      "constraints.prune_tol=null"]
     config = load_config(ZOO / f"egnn_nbody_{mode}.yaml", overrides)
     return _Trainer(config, out, data, progress=False)
 
