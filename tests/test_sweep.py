@@ -78,3 +78,19 @@ def test_a_diverging_run_is_recorded_and_the_worker_goes_on(tmp_path: Path) -> N
     assert "non-finite loss" in exploding["diverged"] and "diverged" not in strict
     table, winner = summarise(sweep.out)
     assert "| exploding | 1 (1 diverged) |" in table
+
+
+def test_the_winner_is_chosen_among_contenders_selected_like_the_baseline(tmp_path: Path) -> None:
+    common = [o for o in tiny_overrides(tmp_path, epochs=1) if not o.startswith("train.output_dir")]
+    sweep = Sweep(str(ZOO / "egnn_nbody_equality.yaml"),
+                  [Contender("strict", ("constraints.mode=strict",)), Contender("eq", ("constraints.mode=equality",)),
+                   Contender("pen", ("constraints.mode=penalty",))], [0], str(tmp_path / "sweep"), common)
+    sweep.save()
+    run_worker(sweep.out)
+    pen = Path(sweep.out) / "results" / "pen-s0.json"
+    record = json.loads(pen.read_text())
+    assert record["selected_on"] == "val_full_mse"
+    record["best_val"] = -1.0  # would win on the number, but was selected on its full model
+    pen.write_text(json.dumps(record))
+    assert summarise(sweep.out)[1] == "eq"
+    assert summarise(sweep.out, baseline=None)[1] == "pen"

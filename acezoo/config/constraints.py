@@ -27,12 +27,10 @@ from pydantic import Field
 
 from acezoo.config.base import StrictModel
 
-__all__ = ["Mode", "MODES", "DEFECT_MODES", "BlockOverride", "ConstraintBudget", "BlockBudget"]
+__all__ = ["Mode", "MODES", "BlockOverride", "ConstraintBudget", "BlockBudget"]
 
 Mode = Literal["strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget", "penalty"]
 MODES: tuple[str, ...] = ("strict", "equality", "tolerance", "resilient", "free", "schedule", "error_budget", "penalty")
-#: modes whose loss needs the measured equivariance defect of the full model (a second forward pass)
-DEFECT_MODES: tuple[str, ...] = ("error_budget", "penalty")
 
 
 class BlockOverride(StrictModel):

@@ -49,20 +49,12 @@ class DistContext:
         """``p.grad <- sum_r (n_r / N) p.grad_r`` for every parameter, on every rank."""
         if not self.enabled:
             return
-        weight = n_local / n_global
         grads = []
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             grads.append(p.grad)
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads]) * weight
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
+        self._weighted_sum(grads, n_local / n_global)
 
     def average_buffers(self, module: torch.nn.Module) -> None:
         """Average the batch-norm running statistics over the ranks (each rank normalises with its
@@ -71,14 +63,18 @@ class DistContext:
             return
         bufs = [b for n, b in module.named_buffers() if b.is_floating_point() and n.rsplit(".", 1)[-1] in
                 ("running_mean", "running_var")]
-        if not bufs:
+        self._weighted_sum(bufs, 1.0 / self.world_size)
+
+    def _weighted_sum(self, tensors: list[torch.Tensor], weight: float) -> None:
+        """``t <- sum_r weight_r * t_r`` in place for every tensor, in one all-reduce."""
+        if not tensors:
             return
-        flat = torch.cat([b.reshape(-1) for b in bufs]) / self.world_size
+        flat = torch.cat([t.reshape(-1) for t in tensors]) * weight
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         offset = 0
-        for b in bufs:
-            b.copy_(flat[offset : offset + b.numel()].view_as(b))
-            offset += b.numel()
+        for t in tensors:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""

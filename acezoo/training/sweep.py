@@ -111,7 +111,7 @@ def _claim(claims: Path, key: str) -> bool:
     return False
 
 
-def _record(sweep: Sweep, contender: Contender, seed: int, result: Any, wall: float) -> dict[str, Any]:
+def _record(contender: Contender, seed: int, result: Any, wall: float) -> dict[str, Any]:
     m = result.metrics
     metric = next(iter(m["test"]["pruned"]))
     keep = ("epoch", "train_loss", "time_s")
@@ -138,7 +138,7 @@ def _diverged(sweep: Sweep, contender: Contender, seed: int, run_dir: Path, data
     if (run_dir / WEIGHTS_FILE).exists():
         done = json.loads((run_dir / HISTORY_FILE).read_text())[-1]["epoch"]
         result = train(resume=run_dir, overrides=(f"train.epochs={done}",), data=data, progress=False)
-        record = _record(sweep, contender, seed, result, 0.0)
+        record = _record(contender, seed, result, 0.0)
     else:
         nan = float("nan")
         record = {"contender": contender.name, "seed": seed, "overrides": list(contender.overrides),
@@ -190,7 +190,7 @@ def run_worker(out: str | Path, only: Sequence[str] = ()) -> int:
                 else:
                     print(f"[{os.getpid()}] {key}: training", flush=True)
                     result = train(conf, run_dir=run_dir, data=data_cache[data_key], progress=False)
-                record = _record(sweep, contender, seed, result, time.perf_counter() - t0)
+                record = _record(contender, seed, result, time.perf_counter() - t0)
             except TrainingDiverged as exc:
                 record = _diverged(sweep, contender, seed, run_dir, data_cache[data_key], str(exc))
             _atomic_write(result_path, json.dumps(record))
@@ -242,7 +242,9 @@ def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[
     """A markdown table of the sweep in ``out`` and the winning contender.
 
     The winner is the contender (other than ``baseline``) with the lowest mean best
-    validation value among those with every seed finished: validation data only.
+    validation value among those with every seed finished and selected on the same validation
+    loss as the baseline (e.g. the equivariant model's; a contender selected on its full model
+    is not comparable): validation data only.
     ``seeds`` / ``only``: restrict the table to these seeds / contenders.
     """
     sweep = Sweep.load(out)
@@ -254,6 +256,7 @@ def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[
     lines = [f"| contender | seeds | best val{unit} (selection) | test, pruned{unit} | test, full{unit} | "
              "best epoch | wall s/run | final max abs gamma |", "|---|---|---|---|---|---|---|---|"]
     means: dict[str, float] = {}
+    selected_on = {r["contender"]: r["selected_on"] for r in runs if r["selected_on"]}
     for c in sweep.contenders:
         rs = [r for r in runs if r["contender"] == c.name]
         if not rs:
@@ -267,7 +270,9 @@ def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[
             f"{_mean_std([r['test_pruned'] for r in rs], s)} | {_mean_std([r['test_full'] for r in rs], s)} | "
             f"{statistics.mean(r['best_epoch'] for r in rs):.0f} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
             f"{'-' if gam is None else f'{gam:.3g}'} |")
-    candidates = {k: v for k, v in means.items() if k != baseline and math.isfinite(v)}
+    same_rule = selected_on.get(baseline) if baseline else None
+    candidates = {k: v for k, v in means.items() if k != baseline and math.isfinite(v)
+                  and (same_rule is None or selected_on.get(k) == same_rule)}
     winner = min(candidates, key=candidates.__getitem__) if candidates else None
     return "\n".join(lines), winner
 
