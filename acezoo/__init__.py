@@ -2,15 +2,51 @@
 
 Data flows one way: YAML -> :func:`load_config` -> :func:`compile_model` -> :func:`train`.
 """
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from acezoo._version import __version__
-from acezoo.compiler import RelaxedModel, compile_model
-from acezoo.config.base import ArchSpec, DatasetSpec
-from acezoo.config.constraints import ConstraintBudget
-from acezoo.config.loader import load_config
-from acezoo.config.schema import ZooConfig
 from acezoo.errors import AcezooError, CheckpointError, ConfigError, TrainingDiverged
-from acezoo.nn.relaxed import Relaxed
-from acezoo.registry import register_arch, register_dataset
+
+if TYPE_CHECKING:  # the names below are imported on first use (``import acezoo`` stays light)
+    from acezoo.compiler import RelaxedModel, compile_model
+    from acezoo.config.base import ArchSpec, DatasetSpec
+    from acezoo.config.constraints import ConstraintBudget
+    from acezoo.config.loader import load_config
+    from acezoo.config.schema import ZooConfig
+    from acezoo.nn.relaxed import Relaxed
+    from acezoo.inputs import point_cloud
+    from acezoo.registry import register_arch, register_dataset
+
+_LAZY = {
+    "RelaxedModel": "acezoo.compiler",
+    "compile_model": "acezoo.compiler",
+    "ArchSpec": "acezoo.config.base",
+    "DatasetSpec": "acezoo.config.base",
+    "ConstraintBudget": "acezoo.config.constraints",
+    "load_config": "acezoo.config.loader",
+    "ZooConfig": "acezoo.config.schema",
+    "Relaxed": "acezoo.nn.relaxed",
+    "register_arch": "acezoo.registry",
+    "register_dataset": "acezoo.registry",
+    "point_cloud": "acezoo.inputs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names on first use: ``import acezoo`` needs neither torch nor MLflow."""
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",
@@ -24,6 +60,7 @@ __all__ = [
     "load_config",
     "register_arch",
     "register_dataset",
+    "point_cloud",
     "train",
     "load",
     "register",

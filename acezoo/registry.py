@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import warnings
 from dataclasses import dataclass, field
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal, TypeVar, get_args, get_origin
 
@@ -29,6 +30,8 @@ __all__ = [
     "architectures",
     "datasets",
     "registry_version",
+    "lazy_builder",
+    "LazyBuilder",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,6 +63,38 @@ class DatasetEntry:
     description: str
 
 
+class LazyBuilder:
+    """A builder named ``"module:function"``, imported on its first call (keeps torch, e3nn and
+    torch_geometric out of config validation and listing)."""
+
+    def __init__(self, target: str) -> None:
+        module, _, function = target.partition(":")
+        if not module or not function:
+            raise ValueError(f"a lazy builder is named 'module:function', got {target!r}")
+        self.target = target
+        self._module, self._function = module, function
+        self._resolved: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        """The builder function itself (imports its module)."""
+        if self._resolved is None:
+            self._resolved = getattr(import_module(self._module), self._function)
+        return self._resolved
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LazyBuilder({self.target!r})"
+
+
+def lazy_builder(target: str) -> LazyBuilder:
+    """A builder imported from ``"module:function"`` when first called; pass it to the
+    decorators, ``register_arch(...)(lazy_builder("pkg.models:build"))``, to register an
+    architecture or data set without importing its code."""
+    return LazyBuilder(target)
+
+
 _ARCHS: dict[str, ArchEntry] = {}
 _DATASETS: dict[str, DatasetEntry] = {}
 _VERSION = [0]
@@ -88,6 +123,7 @@ def register_arch(
     spec: type[ArchSpec],
     symmetry: str = "e3_points",
     examples: dict[str, dict[str, Any]] | None = None,
+    description: str | None = None,
 ) -> Callable[[F], F]:
     """Decorator registering ``builder(spec) -> nn.Module`` as architecture ``name``.
 
@@ -95,33 +131,41 @@ def register_arch(
     names the group action its equivariant part respects (see :mod:`acezoo.symmetry`); the
     registry-parametrized tests use it to check every registered architecture, on its default
     spec and on each of ``examples`` (name -> spec fields, e.g. another input mode or head),
-    so that every mode an architecture offers is tested for its symmetry.
+    so that every mode an architecture offers is tested for its symmetry. ``description``
+    (default: the builder's docstring's first line) is what ``acezoo list`` shows.
     """
 
     def decorate(builder: F) -> F:
         tagged = _with_tag(spec, "arch", name, ArchSpec)
-        doc = (builder.__doc__ or tagged.__doc__ or "").strip().splitlines()
         cases = {"default": {}, **(examples or {})}
         for case, fields in cases.items():  # fail at registration, not in a test run
             tagged(**fields)
-        _ARCHS[name] = ArchEntry(name, tagged, builder, symmetry, doc[0] if doc else "", cases)
+        _ARCHS[name] = ArchEntry(name, tagged, builder, symmetry, _describe(description, builder, tagged), cases)
         _VERSION[0] += 1
         return builder
 
     return decorate
 
 
-def register_dataset(name: str, *, spec: type[DatasetSpec]) -> Callable[[F], F]:
+def register_dataset(name: str, *, spec: type[DatasetSpec], description: str | None = None) -> Callable[[F], F]:
     """Decorator registering ``builder(spec) -> DataBundle`` as data set ``name``."""
 
     def decorate(builder: F) -> F:
         tagged = _with_tag(spec, "dataset", name, DatasetSpec)
-        doc = (builder.__doc__ or tagged.__doc__ or "").strip().splitlines()
-        _DATASETS[name] = DatasetEntry(name, tagged, builder, doc[0] if doc else "")
+        _DATASETS[name] = DatasetEntry(name, tagged, builder, _describe(description, builder, tagged))
         _VERSION[0] += 1
         return builder
 
     return decorate
+
+
+def _describe(description: str | None, builder: Any, spec: type) -> str:
+    """The given description, else the first line of the builder's (or spec's) docstring."""
+    if description:
+        return description
+    own_doc = None if isinstance(builder, LazyBuilder) else builder.__doc__
+    doc = (own_doc or spec.__doc__ or "").strip().splitlines()
+    return doc[0] if doc else ""
 
 
 def _load_plugins() -> None:

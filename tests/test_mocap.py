@@ -9,17 +9,17 @@ import pytest
 import torch
 from torch_geometric.data import Batch, Data
 
-from acezoo.data.mocap import ENV_VAR, MocapSpec, SkeletonDataset, build_mocap, load_mocap
+from acezoo.data.mocap import ENV_VAR, MocapSpec, SkeletonDataset, build_mocap, bundled_mocap_path, load_mocap
 from acezoo.errors import ConfigError
 from acezoo.registry import _DATASETS, _load_plugins
 
-MOCAP = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmu_mocap_run.npz"
+MOCAP = bundled_mocap_path()  # shipped with the package (a copy of shared/data/cmu_mocap_run.npz)
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmu_mocap_run.npz"
 
 
 @pytest.fixture(scope="module")
 def raw() -> dict[str, np.ndarray]:
-    if not MOCAP.is_file():
-        pytest.skip(f"mocap data (shared/data/cmu_mocap_run.npz) not found at {MOCAP}")
+    assert MOCAP.is_file(), f"the package must ship {MOCAP}"
     with np.load(MOCAP, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
@@ -120,10 +120,17 @@ def test_baselines(bundle) -> None:  # noqa: ANN001
 # --------------------------------------------------------------------------- errors
 
 
-def test_no_path_and_no_environment_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_path_and_no_environment_reads_the_shipped_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    with pytest.raises(ConfigError, match=ENV_VAR):
-        build_mocap(MocapSpec())
+    shipped, explicit = build_mocap(MocapSpec()), build_mocap(MocapSpec(path=str(MOCAP)))
+    assert torch.equal(shipped.test.fields["pos"], explicit.test.fields["pos"])
+    assert shipped.info == explicit.info
+
+
+def test_the_shipped_file_is_the_workspace_data() -> None:
+    if not SHARED.is_file():
+        pytest.skip(f"no workspace copy at {SHARED} to compare with")
+    assert MOCAP.read_bytes() == SHARED.read_bytes()
 
 
 def test_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,7 +149,7 @@ def test_not_an_npz(tmp_path: Path, content: bytes) -> None:
     bad.write_bytes(content)
     with pytest.raises(ConfigError, match="not a valid .npz") as e:
         load_mocap(bad)
-    assert str(bad) in str(e.value) and "shared/data/README.md" in str(e.value)
+    assert str(bad) in str(e.value) and "acezoo/data/files/README.md" in str(e.value)
 
 
 def test_a_single_npy_is_not_an_npz(tmp_path: Path) -> None:
@@ -191,7 +198,7 @@ def test_malformed_arrays(tmp_path: Path, overrides: dict, message: str) -> None
     with pytest.raises(ConfigError, match=message) as e:
         build_mocap(MocapSpec(path=str(path)))
     text = str(e.value)
-    assert str(path) in text and "trial_00..trial_10" in text and "shared/data/README.md" in text
+    assert str(path) in text and "trial_00..trial_10" in text and "acezoo/data/files/README.md" in text
 
 
 def test_horizon_beyond_every_trial(tmp_path: Path) -> None:

@@ -1,6 +1,59 @@
-"""Built-in architectures (importing this module registers them)."""
-from acezoo.archs.egnn import EGNN, EGNNSpec
-from acezoo.archs.gcnn import GCNN, GCNNSpec
-from acezoo.archs.se3_transformer import SE3Transformer, SE3TransformerSpec
+"""Built-in architectures (importing this module registers them).
+
+Registration is lazy: the specs (pydantic, :mod:`acezoo.archs.specs`) are registered at once,
+the networks (torch, e3nn, torch_geometric) are imported only when a model is built, so that
+validating a config or listing the zoo stays fast. ``from acezoo.archs import EGNN`` still works.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from acezoo.archs.specs import EGNNSpec, GCNNSpec, SE3TransformerSpec
+from acezoo.registry import lazy_builder, register_arch
 
 __all__ = ["EGNN", "EGNNSpec", "GCNN", "GCNNSpec", "SE3Transformer", "SE3TransformerSpec"]
+
+register_arch(
+    "egnn",
+    spec=EGNNSpec,
+    symmetry="e3_points",
+    description="E(n)-equivariant GNN (Satorras et al. 2021): dynamics (velocities) or molecules (atoms).",
+    examples={
+        "charge-feature": dict(charge_feature=True),
+        "molecule": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False, edge_gate=True),
+        "molecule-coords": dict(node_input="atoms", edge_input="none", output="graph", pool="mean", out_channels=2),
+        "bounded-branch": dict(branch="bounded"),
+    },
+)(lazy_builder("acezoo.archs.egnn:build_egnn"))
+
+register_arch(
+    "gcnn",
+    spec=GCNNSpec,
+    symmetry="image_group",
+    description="Group-equivariant CNN (p4 / p4m) with lifting and group convolutions (Cohen & Welling 2016).",
+    examples={"d4-dense": dict(group="D4", head="dense", channels=4), "d4-classify-mean": dict(group="D4", pool="mean"),
+              "bounded-branch": dict(branch="bounded")},
+)(lazy_builder("acezoo.archs.gcnn:build_gcnn"))
+
+register_arch(
+    "se3_transformer",
+    spec=SE3TransformerSpec,
+    symmetry="e3_points",
+    description="SE(3)-Transformer (Fuchs et al. 2020) on e3nn: multi-head attention with TP keys/values.",
+    examples={
+        "molecule": dict(node_input="atoms", edge_input="none", output="graph", layers=2, channels=8),
+        "tensor": dict(node_input="atoms", edge_input="none", output="tensor", layers=2, channels=[8, 4, 4],
+                       max_degree=2),
+        "bounded-branch": dict(branch="bounded", layers=2, channels=8),
+    },
+)(lazy_builder("acezoo.archs.se3_transformer:build_se3_transformer"))
+
+_NETWORKS = {"EGNN": "acezoo.archs.egnn", "GCNN": "acezoo.archs.gcnn", "SE3Transformer": "acezoo.archs.se3_transformer"}
+
+
+def __getattr__(name: str) -> Any:
+    """The network classes, imported on first use."""
+    if name in _NETWORKS:
+        return getattr(import_module(_NETWORKS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

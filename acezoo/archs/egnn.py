@@ -42,76 +42,18 @@ Implementation (the same maths and parameters as the formulas above, cheaper at 
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import nn
-from torch_geometric.utils import scatter
 
-from acezoo.config.base import ArchSpec
-from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind, branch_mlp
+from acezoo.archs.specs import EGNNSpec
+from acezoo.nn.bounded import branch_mlp
 from acezoo.nn.mlp import MLP
-from acezoo.nn.node_features import node_features_field, read_node_features
+from acezoo.nn.node_features import read_node_features
 from acezoo.nn.relaxed import Relaxed
-from acezoo.registry import register_arch
+from acezoo.nn.scatter import scatter
 
 __all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "build_egnn"]
-
-
-class EGNNSpec(ArchSpec):
-    """EGNN: positions per node from velocities (dynamics), or invariants per molecule (atoms)."""
-
-    arch: Literal["egnn"] = "egnn"
-    hidden: int = Field(64, ge=1, description="Width of node features and messages.")
-    layers: int = Field(4, ge=1, description="Number of EGNN layers.")
-    branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
-    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
-    node_features: list[str] = node_features_field()
-    coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
-    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
-        "charge_product",
-        description="Edge input: `charge_product` (q_i q_j from `batch.charge`, the N-body protocol), "
-        "`edge_attr` (the data set's invariant `batch.edge_attr`, e.g. bone / two-hop for motion capture) "
-        "or `none`.",
-    )
-    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
-    charge_feature: bool = Field(
-        False,
-        description="Also feed each node's own charge q_i as an (invariant) input feature. The standard "
-        "protocol uses |v| only (charges enter as q_i q_j on edges, which fixes them up to a global sign); "
-        "an external field makes the sign matter.",
-    )
-    node_input: Literal["velocity", "atoms"] = Field(
-        "velocity",
-        description="`velocity`: |v_i| from `batch.vel` (dynamics); `atoms`: the one-hot atom types "
-        "`batch.onehot` (molecules, e.g. QM9).",
-    )
-    atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
-    output: Literal["position", "graph"] = Field(
-        "position",
-        description="`position`: the updated position of each node; `graph`: `out_channels` invariants per "
-        "graph, graph_mlp(pool over nodes of node_mlp(h_i)) (e.g. a molecular property).",
-    )
-    out_channels: int = Field(1, ge=1, description="Invariants per graph of `output: graph`.")
-    pool: Literal["sum", "mean"] = Field("sum", description="Pooling over the nodes of a graph for `output: graph`.")
-    coord_updates: bool = Field(
-        True, description="Update positions layer by layer (needed for `output: position`; the EGNN paper's "
-        "QM9 model keeps them fixed)."
-    )
-    edge_gate: bool = Field(False, description="Scale each message by an inferred edge weight sigmoid(w . m_ij).")
-
-    @model_validator(mode="after")
-    def _check(self) -> "EGNNSpec":
-        if self.output == "position" and not self.coord_updates:
-            raise ValueError("output `position` needs coord_updates: true (the positions are the output)")
-        if self.node_input == "atoms" and self.node_features:
-            raise ValueError("node_features needs node_input `velocity` (molecules read their one-hot atoms only)")
-        if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
-            raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
-                             "charge_feature to false")
-        return self
 
 
 def _regular_degree(row: torch.Tensor, num_nodes: int) -> int | None:
@@ -396,17 +338,6 @@ class EGNN(nn.Module):
         return self.readout(h, nodes)
 
 
-@register_arch(
-    "egnn",
-    spec=EGNNSpec,
-    symmetry="e3_points",
-    examples={
-        "charge-feature": dict(charge_feature=True),
-        "molecule": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False, edge_gate=True),
-        "molecule-coords": dict(node_input="atoms", edge_input="none", output="graph", pool="mean", out_channels=2),
-        "bounded-branch": dict(branch="bounded"),
-    },
-)
 def build_egnn(spec: EGNNSpec) -> EGNN:
     """E(n)-equivariant GNN (Satorras et al. 2021): dynamics (velocities) or molecules (atoms)."""
     return EGNN(spec)

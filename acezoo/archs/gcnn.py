@@ -16,48 +16,15 @@ when ``residual`` (predict the change). Block names: ``lift``, ``layers.<i>``.
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field, model_validator
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from acezoo.config.base import ArchSpec
-from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind
+from acezoo.archs.specs import GCNNSpec
 from acezoo.nn.group_conv import GroupBatchNorm, GroupConv2d, LiftingConv2d, get_group, group_pool
 from acezoo.nn.relaxed import Relaxed
-from acezoo.registry import register_arch
 
 __all__ = ["GCNNSpec", "GCNN", "RelaxedGroupConv", "build_gcnn"]
-
-
-class GCNNSpec(ArchSpec):
-    """Group CNN on p4 / p4m with an invariant classification or an equivariant dense head."""
-
-    arch: Literal["gcnn"] = "gcnn"
-    group: Literal["C4", "D4"] = Field("C4", description="C4 (p4: rotations by 90 degrees) or D4 (p4m: and mirrors).")
-    in_channels: int = Field(1, ge=1, description="Input image channels.")
-    channels: int = Field(8, ge=1, description="Channels per group element of the hidden feature maps.")
-    layers: int = Field(3, ge=1, description="Conv layers, the lifting convolution included.")
-    kernel_size: int = Field(3, ge=1, description="Odd filter size of every conv layer.")
-    head: Literal["classify", "dense"] = Field(
-        "classify", description="`classify`: invariant logits; `dense`: an equivariant image of `out_channels`."
-    )
-    num_classes: int = Field(10, ge=2, description="Classes of the `classify` head.")
-    out_channels: int = Field(1, ge=1, description="Output channels of the `dense` head.")
-    residual: bool = Field(True, description="`dense` head: add the input to the output (needs in == out channels).")
-    pool: Literal["max", "mean"] = Field("max", description="Pooling over the group axis in the `classify` head.")
-    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION + " For the group CNN: `bounded` is a "
-                               "spectrally normalised conv (`bounded_fixed`: without bias); the group batch norm "
-                               "follows every layer.")
-    @model_validator(mode="after")
-    def _check(self) -> "GCNNSpec":
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (exact rotations of the filters), got {self.kernel_size}")
-        if self.head == "dense" and self.residual and self.in_channels != self.out_channels:
-            raise ValueError("residual dense head needs in_channels == out_channels")
-        return self
 
 
 def branch_conv(c_in: int, c_out: int, k: int, kind: str = "plain") -> nn.Conv2d:
@@ -156,13 +123,6 @@ class GCNN(nn.Module):
         return x + y if self.spec.residual else y
 
 
-@register_arch(
-    "gcnn",
-    spec=GCNNSpec,
-    symmetry="image_group",
-    examples={"d4-dense": dict(group="D4", head="dense", channels=4), "d4-classify-mean": dict(group="D4", pool="mean"),
-              "bounded-branch": dict(branch="bounded")},
-)
 def build_gcnn(spec: GCNNSpec) -> GCNN:
     """Group-equivariant CNN (p4 / p4m) with lifting and group convolutions (Cohen & Welling 2016)."""
     return GCNN(spec)

@@ -27,102 +27,21 @@ rotates by ``R`` (e.g. a polarizability tensor).
 """
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from e3nn import io, o3
 from e3nn.math import soft_one_hot_linspace
 from e3nn.nn import FullyConnectedNet, Gate
-from pydantic import Field, model_validator
 from torch import nn
 from torch_geometric.utils import scatter, softmax
 
-from acezoo.config.base import ArchSpec
+from acezoo.archs.specs import SE3TransformerSpec
 from acezoo.data.graphs import batch_fully_connected_edge_index, knn_edge_index, radius_edge_index
 from acezoo.nn.irreps import EquivariantLayerNorm, degree_irreps, merge_heads, split_heads
-from acezoo.nn.bounded import BRANCH_DESCRIPTION, BranchKind, branch_mlp
-from acezoo.nn.node_features import node_features_field, read_node_features
+from acezoo.nn.bounded import branch_mlp
+from acezoo.nn.node_features import read_node_features
 from acezoo.nn.relaxed import Relaxed
-from acezoo.registry import register_arch
 
 __all__ = ["SE3TransformerSpec", "SE3Transformer", "SE3TLayer", "EdgeGeometry", "build_se3_transformer"]
-
-
-class SE3TransformerSpec(ArchSpec):
-    """SE(3)-Transformer with multi-head invariant attention, built on e3nn."""
-
-    arch: Literal["se3_transformer"] = "se3_transformer"
-    layers: int = Field(3, ge=1, description="Number of attention layers.")
-    channels: int | list[int] = Field(
-        16,
-        description="Channels per degree: one number for every degree, or a list [c_0, c_1, ..., c_L] "
-        "(multiplicities of the irreps 0e, 1o, 2e, ...), each >= 1.",
-    )
-    max_degree: int = Field(1, ge=0, le=4, description="Largest degree l of the features and spherical harmonics.")
-    heads: int = Field(4, ge=1, description="Attention heads; must divide the channels of every degree.")
-    radial_basis: int = Field(12, ge=2, description="Gaussian basis functions of the edge length.")
-    radial_hidden: int = Field(32, ge=1, description="Width of the radial MLP that gives the tensor-product weights.")
-    max_radius: float = Field(5.0, gt=0, description="Range covered by the radial basis (lengths beyond it still count).")
-    graph: Literal["data", "fully_connected", "radius", "knn"] = Field(
-        "data",
-        description="Edges: the data set's `edge_index`, all pairs, pairs within `radius`, or the `k` nearest "
-        "(each inside its own graph; built in plain torch).",
-    )
-    radius: float = Field(2.0, gt=0, description="Cut-off distance of `graph: radius`.")
-    k: int = Field(8, ge=1, description="Neighbours per node of `graph: knn`.")
-    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
-        "charge_product",
-        description="Invariant edge input to the radial MLP: `charge_product` (q_i q_j), `edge_attr` (the data "
-        "set's `batch.edge_attr`; needs `graph: data`) or `none`.",
-    )
-    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
-    charge_feature: bool = Field(False, description="Also feed each node's charge q_i as a 0e input feature.")
-    node_input: Literal["velocity", "atoms"] = Field(
-        "velocity",
-        description="`velocity`: |v_i| (0e) and v_i (1o) from `batch.vel` (dynamics); `atoms`: the one-hot atom "
-        "types `batch.onehot` (0e) only (molecules, e.g. QM9).",
-    )
-    atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
-    branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
-    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
-    node_features: list[str] = node_features_field()
-    output: Literal["position", "vector", "invariant", "graph", "tensor"] = Field(
-        "position",
-        description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
-        "`invariant`: `out_channels` scalars (0e) per node; `graph`: those scalars pooled over each graph "
-        "(`pool`), an invariant per graph (e.g. a molecular property); `tensor`: a symmetric 3x3 tensor per "
-        "graph from a pooled 0e + 2e head, rotating as R A R^T (e.g. polarizability; needs max_degree >= 2).",
-    )
-    pool: Literal["sum", "mean"] = Field(
-        "sum", description="Pooling over the nodes of a graph for `output: graph` and `output: tensor`."
-    )
-    out_channels: int = Field(1, ge=1, description="Scalars per node of `output: invariant`.")
-
-    @property
-    def channels_per_degree(self) -> list[int]:
-        """``[c_0, ..., c_L]``."""
-        if isinstance(self.channels, int):
-            return [self.channels] * (self.max_degree + 1)
-        return list(self.channels)
-
-    @model_validator(mode="after")
-    def _check(self) -> "SE3TransformerSpec":
-        if isinstance(self.channels, list) and len(self.channels) != self.max_degree + 1:
-            raise ValueError(f"channels lists one number per degree 0..max_degree: expected {self.max_degree + 1} "
-                             f"numbers, got {len(self.channels)}")
-        for c in self.channels_per_degree:
-            if c < 1 or c % self.heads:
-                raise ValueError(f"channels ({c}) must be a positive multiple of heads ({self.heads})")
-        if self.node_input == "atoms" and self.node_features:
-            raise ValueError("node_features needs node_input `velocity` (molecules read their one-hot atoms only)")
-        if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
-            raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
-                             "charge_feature to false")
-        if self.output == "tensor" and self.max_degree < 2:
-            raise ValueError(f"output `tensor` needs 2e features: max_degree must be >= 2, got {self.max_degree}")
-        if self.edge_input == "edge_attr" and self.graph != "data":
-            raise ValueError("edge_input `edge_attr` needs graph `data` (the data set's edges carry the attributes)")
-        return self
 
 
 class EdgeGeometry(nn.Module):
@@ -332,17 +251,6 @@ class SE3Transformer(nn.Module):
             return out
 
 
-@register_arch(
-    "se3_transformer",
-    spec=SE3TransformerSpec,
-    symmetry="e3_points",
-    examples={
-        "molecule": dict(node_input="atoms", edge_input="none", output="graph", layers=2, channels=8),
-        "tensor": dict(node_input="atoms", edge_input="none", output="tensor", layers=2, channels=[8, 4, 4],
-                       max_degree=2),
-        "bounded-branch": dict(branch="bounded", layers=2, channels=8),
-    },
-)
 def build_se3_transformer(spec: SE3TransformerSpec) -> SE3Transformer:
     """SE(3)-Transformer (Fuchs et al. 2020) on e3nn: multi-head attention with TP keys/values."""
     return SE3Transformer(spec)

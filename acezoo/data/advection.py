@@ -9,41 +9,19 @@ seed, cached under ``<data home>/advection/``.
 """
 from __future__ import annotations
 
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from acezoo.config.base import DatasetSpec
 from acezoo.data.advection_sim import simulate
 from acezoo.data.bundle import DataBundle, RegressionTask
 from acezoo.data.cache import cache_path, cached_arrays
 from acezoo.data.images import ImageTensorDataset
-from acezoo.registry import register_dataset
+from acezoo.data.specs import AdvectionSpec
 
 __all__ = ["AdvectionSpec", "build_advection"]
 
 _SPLIT_OFFSET = {"train": 1, "val": 2, "test": 3}
-
-
-class AdvectionSpec(DatasetSpec):
-    """Diffusion (+ constant wind) of a random smooth periodic field; predict k steps ahead."""
-
-    dataset: Literal["advection_2d"] = "advection_2d"
-    size: int = Field(17, ge=5, le=129, description="Grid points per side (odd sizes keep wind-free rot90 exact).")
-    n_train: int = Field(800, ge=1, description="Training fields.")
-    n_val: int = Field(200, ge=1, description="Validation fields.")
-    n_test: int = Field(200, ge=1, description="Test fields.")
-    steps: int = Field(10, ge=1, description="Steps ahead k: the target is u(k dt).")
-    dt: float = Field(0.01, gt=0, description="Time step (the unit square is the domain).")
-    diffusivity: float = Field(0.01, ge=0, description="Diffusion coefficient D.")
-    wind: tuple[float, float] = Field(
-        (0.0, 0.0),
-        description="Constant wind (w_rows, w_cols) in domain lengths per unit time; (0, 0) is the C4/D4 symmetric task.",
-    )
-    smoothness: float = Field(1.5, gt=0, description="Width (grid cells) of the Gaussian filter of the initial fields.")
-    seed: int = Field(0, ge=0, description="Data seed (each split derives its own from it).")
 
 
 def _split_arrays(spec: AdvectionSpec, split: str) -> dict[str, np.ndarray]:
@@ -61,7 +39,6 @@ def _split_arrays(spec: AdvectionSpec, split: str) -> dict[str, np.ndarray]:
     return cached_arrays(cache_path("advection", f"field_n{n}_s{seed}", key), make)
 
 
-@register_dataset("advection_2d", spec=AdvectionSpec)
 def build_advection(spec: AdvectionSpec, progress: bool = False) -> DataBundle:  # noqa: ARG001
     """2-D field under diffusion (+ constant wind), k steps ahead; wind breaks rot90 symmetry."""
     splits = []

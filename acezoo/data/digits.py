@@ -14,42 +14,16 @@ split is a fixed random permutation (``seed``), 1000 / 297 / 500 by default.
 """
 from __future__ import annotations
 
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from acezoo.config.base import DatasetSpec
 from acezoo.data.bundle import ClassificationTask, DataBundle
 from acezoo.data.images import ImageTensorDataset
+from acezoo.data.specs import DigitsSpec, UprightDigitsSpec
 from acezoo.errors import AcezooError
-from acezoo.registry import register_dataset
 
 __all__ = ["DigitsSpec", "UprightDigitsSpec", "build_digits", "load_digit_images"]
-
-
-class _DigitsBase(DatasetSpec):
-    n_train: int = Field(1000, ge=1, description="Training images.")
-    n_val: int = Field(297, ge=1, description="Validation images.")
-    n_test: int = Field(500, ge=1, description="Test images (n_train + n_val + n_test <= 1797).")
-    upsample: int = Field(1, ge=1, le=8, description="Nearest-neighbour upsampling factor (8x8 -> 8k x 8k).")
-    seed: int = Field(0, ge=0, description="Seed of the split and of the random transformations.")
-
-
-class DigitsSpec(_DigitsBase):
-    """Digits, each rotated by a random multiple of 90 degrees (and mirrored): exactly symmetric."""
-
-    dataset: Literal["digits_rot"] = "digits_rot"
-    transform: Literal["rot90", "rot90_flip"] = Field(
-        "rot90", description="Random transformation of every image: `rot90` (C4) or `rot90_flip` (D4)."
-    )
-
-
-class UprightDigitsSpec(_DigitsBase):
-    """Digits as written (no rotation): the orientation carries information (6 vs 9)."""
-
-    dataset: Literal["digits_upright"] = "digits_upright"
 
 
 def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
@@ -91,13 +65,11 @@ def build_digits(spec: DigitsSpec | UprightDigitsSpec) -> DataBundle:
     return DataBundle(*splits, ClassificationTask(), info={"symmetric": symmetric, "classes": 10})
 
 
-@register_dataset("digits_rot", spec=DigitsSpec)
 def build_digits_rot(spec: DigitsSpec, progress: bool = False) -> DataBundle:  # noqa: ARG001
     """Handwritten digits (scikit-learn), randomly rotated by 90-degree steps (and mirrored)."""
     return build_digits(spec)
 
 
-@register_dataset("digits_upright", spec=UprightDigitsSpec)
 def build_digits_upright(spec: UprightDigitsSpec, progress: bool = False) -> DataBundle:  # noqa: ARG001
     """Handwritten digits (scikit-learn) as written: orientation matters (6 vs 9)."""
     return build_digits(spec)

@@ -1,9 +1,10 @@
 """CMU motion capture, subject 9 "run" (the EGNO protocol) as an acezoo data set.
 
 Predict the 31 joint positions ``horizon`` frames ahead (default 30) from the positions and
-velocities at a start frame. The data file ``cmu_mocap_run.npz`` is described in
-``shared/data/README.md``; it is read with ``np.load(path, allow_pickle=False)`` from
-``data.path`` or, when that is unset, from ``$ACEZOO_MOCAP``.
+velocities at a start frame. The data file ``cmu_mocap_run.npz`` ships with acezoo (1.1 MB,
+``acezoo/data/files/``, where its README credits the CMU database and the EGNO preprocessing);
+it is read with ``np.load(path, allow_pickle=False)`` from ``data.path``, else from
+``$ACEZOO_MOCAP``, else from the shipped copy.
 
 Protocol (EGNO, Xu et al. 2024):
 
@@ -32,48 +33,27 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch_geometric.data import Batch, Data
 
-from acezoo.config.base import DatasetSpec
 from acezoo.data.bundle import DataBundle, RegressionTask
+from acezoo.data.specs import MOCAP_ENV_VAR as ENV_VAR
+from acezoo.data.specs import MocapSpec
 from acezoo.data.tensor_graphs import GraphTensorDataset
 from acezoo.errors import ConfigError
-from acezoo.registry import register_dataset
 
 __all__ = ["MocapSpec", "SkeletonDataset", "build_mocap", "height_feature", "load_mocap", "skeleton_edges", "ENV_VAR"]
 
-ENV_VAR = "ACEZOO_MOCAP"
 SPLIT_TRIALS: dict[str, tuple[int, ...]] = {"train": (1, 2, 5, 6, 10), "val": (0, 4, 9), "test": (3, 7, 8)}
 TRAIN_PER_TRIAL = 40
 N_TRIALS = 11
 N_JOINTS = 31
 _EXPECTED = (
     "expected arrays edges (E, 2) int, trial_00..trial_10 (T, 31, 3) float, "
-    "split_{train,val,test}_trial_KK (n,) int; see shared/data/README.md"
+    "split_{train,val,test}_trial_KK (n,) int; see acezoo/data/files/README.md"
 )
-
-
-class MocapSpec(DatasetSpec):
-    """CMU motion capture (subject 9, run); predict joint positions ``horizon`` frames ahead."""
-
-    dataset: Literal["mocap_run"] = Field("mocap_run", description="Data set name.")
-    path: str | None = Field(
-        None, description=f"The cmu_mocap_run.npz file (default: ${ENV_VAR}; see shared/data/README.md)."
-    )
-    horizon: int = Field(30, ge=1, description="Frames ahead to predict (the protocol: 30).")
-    n_train: int = Field(
-        200,
-        ge=1,
-        le=200,
-        description="Training samples, at most 200 (the protocol: the first 40 listed start frames of each "
-        "of the 5 train trials); fewer take the first n_train // 5 of each trial (one more for the first "
-        "n_train % 5 trials).",
-    )
 
 
 # --------------------------------------------------------------------------- the edges
@@ -133,13 +113,21 @@ class SkeletonDataset(GraphTensorDataset):
 # --------------------------------------------------------------------------- loading
 
 
+def bundled_mocap_path() -> Path:
+    """The ``cmu_mocap_run.npz`` shipped inside the package (CMU mocap, EGNO preprocessing; see
+    ``acezoo/data/files/README.md`` for the credits)."""
+    return Path(__file__).resolve().parent / "files" / "cmu_mocap_run.npz"
+
+
 def _resolve_path(spec: MocapSpec) -> Path:
+    """``data.path``, else ``$ACEZOO_MOCAP``, else the file shipped with acezoo."""
     raw = spec.path if spec.path is not None else os.environ.get(ENV_VAR)
     if not raw:
-        raise ConfigError(
-            [("data.path", f"no mocap data file: set data.path or ${ENV_VAR} to cmu_mocap_run.npz "
-              "(see shared/data/README.md)")]
-        )
+        path = bundled_mocap_path()
+        if not path.is_file():
+            raise ConfigError([("data.path", f"no mocap data file: the package's {path.name} is missing; set "
+                                f"data.path or ${ENV_VAR} to cmu_mocap_run.npz")])
+        return path
     path = Path(raw).expanduser()
     if not path.is_file():
         how = "data.path" if spec.path is not None else f"${ENV_VAR}"
@@ -223,7 +211,6 @@ def _train_caps(n_train: int) -> list[int]:
     return [n_train // n + (1 if i < n_train % n else 0) for i in range(n)]
 
 
-@register_dataset("mocap_run", spec=MocapSpec)
 def build_mocap(spec: MocapSpec, progress: bool = False) -> DataBundle:  # noqa: ARG001
     """CMU motion capture, subject 9 run (31 joints): predict positions 30 frames ahead (EGNO protocol)."""
     path = _resolve_path(spec)

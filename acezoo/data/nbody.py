@@ -11,56 +11,22 @@ parameter that affects them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
 
-from acezoo.config.base import DatasetSpec
 from acezoo.data.bundle import DataBundle, RegressionTask
 from acezoo.data.cache import cache_path, cached_arrays
 from acezoo.data.graphs import fully_connected_edge_index
 from acezoo.data.nbody_sim import NBodyParams, simulate
+from acezoo.data.specs import NBodySpec
 from acezoo.data.tensor_graphs import GraphTensorDataset
-from acezoo.registry import register_dataset
 
 __all__ = ["NBodySpec", "build_nbody", "load_split"]
 
 _SPLIT_OFFSET = {"train": 1, "val": 2, "test": 3}
-
-
-class NBodySpec(DatasetSpec):
-    """Charged 5-particle system; predict positions 10 frames (1000 steps) ahead."""
-
-    dataset: Literal["nbody_charged"] = "nbody_charged"
-    n_train: int = Field(3000, ge=1, description="Training trajectories.")
-    n_val: int = Field(2000, ge=1, description="Validation trajectories.")
-    n_test: int = Field(2000, ge=1, description="Test trajectories.")
-    frame_in: int = Field(30, ge=0, le=48, description="Input frame (a frame every 100 steps).")
-    frame_out: int = Field(40, ge=1, le=49, description="Target frame.")
-    seed: int = Field(0, ge=0, description="Data seed (each split derives its own from it).")
-    field_strength: float = Field(0.0, ge=0, description="Strength of a constant external field on the charges (0: none).")
-    field_direction: tuple[float, float, float] = Field(
-        (0.0, 0.0, 1.0), description="Direction of the external field (normalised)."
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> "NBodySpec":
-        if self.frame_out <= self.frame_in:
-            raise ValueError(f"frame_out ({self.frame_out}) must be after frame_in ({self.frame_in})")
-        if math.hypot(*self.field_direction) == 0:
-            raise ValueError("field_direction must be a non-zero vector")
-        return self
-
-    def params(self) -> NBodyParams:
-        """Simulator parameters (the field vector is strength * unit direction)."""
-        d = np.asarray(self.field_direction, dtype=float)
-        field = tuple(float(c) for c in self.field_strength * d / np.linalg.norm(d))
-        return NBodyParams(field=field)  # type: ignore[arg-type]
 
 
 def _cache_path(params: NBodyParams, n: int, seed: int, frames: tuple[int, int]) -> Path:
@@ -93,7 +59,6 @@ def _to_dataset(arrays: dict[str, np.ndarray]) -> GraphTensorDataset:
     return GraphTensorDataset(fields, fully_connected_edge_index(fields["pos"].shape[1]))
 
 
-@register_dataset("nbody_charged", spec=NBodySpec)
 def build_nbody(spec: NBodySpec, progress: bool = False) -> DataBundle:
     """Charged N-body (5 particles, frame 30 -> 40), optionally in an external field."""
     splits = {s: _to_dataset(load_split(spec, s, progress)) for s in ("train", "val", "test")}

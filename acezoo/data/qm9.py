@@ -47,20 +47,22 @@ import logging
 import time
 from importlib import metadata, util
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
 
-from acezoo.config.base import DatasetSpec
 from acezoo.data.bundle import DataBundle
 from acezoo.data.cache import cache_path, cached_arrays
 from acezoo.data.qm9_frames import standard_orientations, tensors_in_pos_frame
 from acezoo.data.ragged_graphs import RaggedGraphDataset
+from acezoo.data.specs import QM9Spec
+from acezoo.data.specs import QM9Target as Target
+from acezoo.data.specs import QM9_ATOMREF as ATOMREF
+from acezoo.data.specs import QM9_BLOCKS as BLOCKS
+from acezoo.data.specs import QM9_SMALL as SMALL
 from acezoo.data.standardised_tasks import MAERegressionTask, TensorMAETask
 from acezoo.errors import AcezooError
-from acezoo.registry import register_dataset
 
 __all__ = [
     "QM9Spec",
@@ -85,7 +87,6 @@ HARTREE_TO_MEV = 27211.386245988
 ELEMENTS: dict[str, int] = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
 """The elements of QM9 and their atomic numbers; ``onehot`` follows this order."""
 
-Target = Literal["mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv", "alpha_tensor"]
 TENSOR_TARGET = "alpha_tensor"
 """The 3x3 polarizability tensor [bohr^3], rotated into the frame of ``pos`` (see the module docstring)."""
 
@@ -107,18 +108,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
 """Target name -> (CSV column, factor to the target's unit, unit)."""
 assert set(TARGETS) | {TENSOR_TARGET} == set(get_args(Target))
 
-ATOMREF: dict[str, dict[str, float]] = {
-    # QM9 atomref table (figshare 1057643), hartree, B3LYP/6-31G(2df,p), free atoms
-    "U0": {"H": -0.500273, "C": -37.846772, "N": -54.583861, "O": -75.064579, "F": -99.718730},
-    "U": {"H": -0.498857, "C": -37.845355, "N": -54.582445, "O": -75.063163, "F": -99.717314},
-    "H": {"H": -0.497912, "C": -37.844411, "N": -54.581501, "O": -75.062219, "F": -99.716370},
-    "G": {"H": -0.510927, "C": -37.861317, "N": -54.598897, "O": -75.079532, "F": -99.733544},
-}
-"""Free-atom energies (hartree) subtracted from U0, U, H, G for atomization energies."""
-
 N_MOLECULES = 130_831
-BLOCKS = {"train": 100_000, "val": 17_748, "test": 13_083}
-SMALL = {"train": 2_000, "val": 500, "test": 500}
 PARTS = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")
 POLAR_FILE = "qm9_polarizability.csv"
 POLAR_COLUMNS = ("A_xx", "A_xy", "A_yy", "A_xz", "A_yz", "A_zz")
@@ -291,60 +281,6 @@ def target_values(arrays: dict[str, np.ndarray], target: str, atomization: bool 
 # --------------------------------------------------------------------------- the data set
 
 
-class QM9Spec(DatasetSpec):
-    """QM9: predict one molecular property from the atoms' elements and positions."""
-
-    dataset: Literal["qm9"] = "qm9"
-    target: Target = Field(
-        "homo",
-        description="Property to predict; energies in meV (see acezoo.data.qm9.TARGETS). `alpha_tensor`: the 3x3 "
-        "polarizability tensor [bohr^3] in the frame of the positions (reconstructed; an equivariant target).",
-    )
-    subset: Literal["full", "qm9_small"] = Field(
-        "full", description="'qm9_small': default sizes 2000/500/500 (a fixed random subset for CPU runs)."
-    )
-    n_train: int | None = Field(
-        None, ge=1, le=BLOCKS["train"], description="Training molecules (None: 100000, or 2000 for qm9_small)."
-    )
-    n_val: int | None = Field(
-        None, ge=1, le=BLOCKS["val"], description="Validation molecules (None: 17748, or 500 for qm9_small)."
-    )
-    n_test: int | None = Field(
-        None, ge=1, le=BLOCKS["test"], description="Test molecules (None: 13083, or 500 for qm9_small)."
-    )
-    split_seed: int = Field(0, ge=0, description="Seed of the permutation that assigns molecules to splits.")
-    graph: Literal["fully_connected", "radius"] = Field(
-        "fully_connected", description="Edges of each molecule: all atom pairs, or pairs within `radius`."
-    )
-    radius: float = Field(5.0, gt=0, description="Edge cutoff in Angstrom (graph='radius').")
-    polarizability: bool = Field(
-        False, description="Also attach the 3x3 polarizability tensor alpha_tensor [bohr^3] (its own frame, not pos's)."
-    )
-    atomization: bool = Field(
-        False, description="U0/U/H/G as atomization energies (free-atom energies subtracted) instead of totals."
-    )
-    loss: Literal["l1", "mse"] = Field(
-        "l1", description="Training loss on the standardised targets: `l1` (absolute error; for `alpha_tensor` the "
-        "Frobenius norm of the error) or `mse` (squared error of each entry).",
-    )
-    min_gap: float = Field(
-        1e-2, ge=0, lt=1, description="`alpha_tensor`: leave out molecules whose reconstructed axes are ill-defined "
-        "(relative gap between the eigenvalues of the charge-weighted second moment below this).",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> "QM9Spec":
-        if self.atomization and self.target not in ATOMREF:
-            raise ValueError(f"atomization applies to targets {', '.join(ATOMREF)}, not {self.target!r}")
-        return self
-
-    def sizes(self) -> dict[str, int]:
-        """The number of molecules in each split."""
-        default = SMALL if self.subset == "qm9_small" else BLOCKS
-        given = {"train": self.n_train, "val": self.n_val, "test": self.n_test}
-        return {s: default[s] if n is None else n for s, n in given.items()}
-
-
 def split_indices(n_molecules: int, spec: QM9Spec) -> dict[str, np.ndarray]:
     """Molecule rows of each split: the first ``n_*`` of fixed blocks of one permutation."""
     if n_molecules < sum(BLOCKS.values()):
@@ -384,7 +320,6 @@ def _with_onehot(ds: RaggedGraphDataset) -> RaggedGraphDataset:
     return ds
 
 
-@register_dataset("qm9", spec=QM9Spec)
 def build_qm9(spec: QM9Spec, progress: bool = False) -> DataBundle:
     """QM9 molecular property regression (MAE in the target's unit)."""
     arrays = load_qm9_arrays(progress)

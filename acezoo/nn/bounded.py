@@ -21,22 +21,13 @@ batch norm, then a spectrally normalised linear map, ``||W||_2 = 1`` by power it
 """
 from __future__ import annotations
 
-from typing import Literal
-
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from acezoo.config.fields import BRANCH_DESCRIPTION, BRANCH_KINDS, BranchKind
+
 __all__ = ["BranchKind", "BRANCH_KINDS", "BRANCH_DESCRIPTION", "BoundedMLP", "branch_mlp", "bounded_linear"]
 
-BranchKind = Literal["plain", "bounded", "bounded_fixed"]
-BRANCH_KINDS: tuple[str, ...] = ("plain", "bounded", "bounded_fixed")
-BRANCH_DESCRIPTION = (
-    "Symmetry-breaking branch: `plain` (an unconstrained MLP / conv, whose weights can grow while gamma "
-    "shrinks), `bounded` (every layer a batch norm, then a spectrally normalised linear map: the weight "
-    "matrices cannot grow; the ACE authors' EGNO/SchNet branch) or `bounded_fixed` (the same without "
-    "batch-norm affine parameters and biases: a fixed output scale, so gamma alone sets the size of the "
-    "symmetry breaking)."
-)
 
 
 def bounded_linear(a: int, b: int, bias: bool = True, power_iterations: int = 1) -> nn.Module:

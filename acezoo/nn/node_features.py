@@ -4,20 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
+
+from acezoo.config.fields import node_features_field
 
 __all__ = ["node_features_field", "read_node_features"]
-
-
-def node_features_field() -> Any:
-    """The ``node_features`` spec field shared by the point-cloud architectures."""
-    return Field(
-        default_factory=list,
-        description="Extra per-node scalar inputs, read from the batch by name, one column each (e.g. `[height]` "
-        "on mocap_run: the joint's height / 10, the EGNO protocol's second node feature). They enter as "
-        "invariants, so a field that is not invariant (the height) leaves the model equivariant only to what "
-        "keeps it unchanged (rotations about the vertical axis, horizontal translations).",
-    )
 
 
 def read_node_features(batch: Any, names: list[str], dtype: torch.dtype) -> list[torch.Tensor]:

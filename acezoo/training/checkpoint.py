@@ -28,6 +28,7 @@ from acezoo._version import __version__
 from acezoo.config.schema import SCHEMA_VERSION, ZooConfig
 from acezoo.errors import CheckpointError, ConfigError
 from acezoo.io.atomic import atomic_write, atomic_write_text
+from acezoo.run_layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PLOT_FILE, STATE_FILE, WEIGHTS_FILE
 
 __all__ = [
     "CONFIG_FILE",
@@ -43,12 +44,6 @@ __all__ = [
     "load_run",
 ]
 
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "model.safetensors"
-STATE_FILE = "train_state.safetensors"
-HISTORY_FILE = "history.json"
-METRICS_FILE = "metrics.json"
-PLOT_FILE = "gamma_lambda.png"
 
 
 def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:

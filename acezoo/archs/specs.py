@@ -1,0 +1,174 @@
+"""The specs (pydantic schemas) of the built-in architectures.
+
+Kept apart from the networks so that validating a config, listing the zoo or reading a model
+card needs pydantic only: torch, e3nn and torch_geometric are imported when a model is built.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from acezoo.config.base import ArchSpec
+from acezoo.config.fields import BRANCH_DESCRIPTION, BranchKind, node_features_field
+
+__all__ = ["EGNNSpec", "GCNNSpec", "SE3TransformerSpec"]
+
+
+class EGNNSpec(ArchSpec):
+    """EGNN: positions per node from velocities (dynamics), or invariants per molecule (atoms)."""
+
+    arch: Literal["egnn"] = "egnn"
+    hidden: int = Field(64, ge=1, description="Width of node features and messages.")
+    layers: int = Field(4, ge=1, description="Number of EGNN layers.")
+    branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
+    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
+    node_features: list[str] = node_features_field()
+    coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
+    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
+        "charge_product",
+        description="Edge input: `charge_product` (q_i q_j from `batch.charge`, the N-body protocol), "
+        "`edge_attr` (the data set's invariant `batch.edge_attr`, e.g. bone / two-hop for motion capture) "
+        "or `none`.",
+    )
+    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
+    charge_feature: bool = Field(
+        False,
+        description="Also feed each node's own charge q_i as an (invariant) input feature. The standard "
+        "protocol uses |v| only (charges enter as q_i q_j on edges, which fixes them up to a global sign); "
+        "an external field makes the sign matter.",
+    )
+    node_input: Literal["velocity", "atoms"] = Field(
+        "velocity",
+        description="`velocity`: |v_i| from `batch.vel` (dynamics); `atoms`: the one-hot atom types "
+        "`batch.onehot` (molecules, e.g. QM9).",
+    )
+    atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
+    output: Literal["position", "graph"] = Field(
+        "position",
+        description="`position`: the updated position of each node; `graph`: `out_channels` invariants per "
+        "graph, graph_mlp(pool over nodes of node_mlp(h_i)) (e.g. a molecular property).",
+    )
+    out_channels: int = Field(1, ge=1, description="Invariants per graph of `output: graph`.")
+    pool: Literal["sum", "mean"] = Field("sum", description="Pooling over the nodes of a graph for `output: graph`.")
+    coord_updates: bool = Field(
+        True, description="Update positions layer by layer (needed for `output: position`; the EGNN paper's "
+        "QM9 model keeps them fixed)."
+    )
+    edge_gate: bool = Field(False, description="Scale each message by an inferred edge weight sigmoid(w . m_ij).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "EGNNSpec":
+        if self.output == "position" and not self.coord_updates:
+            raise ValueError("output `position` needs coord_updates: true (the positions are the output)")
+        if self.node_input == "atoms" and self.node_features:
+            raise ValueError("node_features needs node_input `velocity` (molecules read their one-hot atoms only)")
+        if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
+            raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
+                             "charge_feature to false")
+        return self
+
+
+class GCNNSpec(ArchSpec):
+    """Group CNN on p4 / p4m with an invariant classification or an equivariant dense head."""
+
+    arch: Literal["gcnn"] = "gcnn"
+    group: Literal["C4", "D4"] = Field("C4", description="C4 (p4: rotations by 90 degrees) or D4 (p4m: and mirrors).")
+    in_channels: int = Field(1, ge=1, description="Input image channels.")
+    channels: int = Field(8, ge=1, description="Channels per group element of the hidden feature maps.")
+    layers: int = Field(3, ge=1, description="Conv layers, the lifting convolution included.")
+    kernel_size: int = Field(3, ge=1, description="Odd filter size of every conv layer.")
+    head: Literal["classify", "dense"] = Field(
+        "classify", description="`classify`: invariant logits; `dense`: an equivariant image of `out_channels`."
+    )
+    num_classes: int = Field(10, ge=2, description="Classes of the `classify` head.")
+    out_channels: int = Field(1, ge=1, description="Output channels of the `dense` head.")
+    residual: bool = Field(True, description="`dense` head: add the input to the output (needs in == out channels).")
+    pool: Literal["max", "mean"] = Field("max", description="Pooling over the group axis in the `classify` head.")
+    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION + " For the group CNN: `bounded` is a "
+                               "spectrally normalised conv (`bounded_fixed`: without bias); the group batch norm "
+                               "follows every layer.")
+    @model_validator(mode="after")
+    def _check(self) -> "GCNNSpec":
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (exact rotations of the filters), got {self.kernel_size}")
+        if self.head == "dense" and self.residual and self.in_channels != self.out_channels:
+            raise ValueError("residual dense head needs in_channels == out_channels")
+        return self
+
+
+class SE3TransformerSpec(ArchSpec):
+    """SE(3)-Transformer with multi-head invariant attention, built on e3nn."""
+
+    arch: Literal["se3_transformer"] = "se3_transformer"
+    layers: int = Field(3, ge=1, description="Number of attention layers.")
+    channels: int | list[int] = Field(
+        16,
+        description="Channels per degree: one number for every degree, or a list [c_0, c_1, ..., c_L] "
+        "(multiplicities of the irreps 0e, 1o, 2e, ...), each >= 1.",
+    )
+    max_degree: int = Field(1, ge=0, le=4, description="Largest degree l of the features and spherical harmonics.")
+    heads: int = Field(4, ge=1, description="Attention heads; must divide the channels of every degree.")
+    radial_basis: int = Field(12, ge=2, description="Gaussian basis functions of the edge length.")
+    radial_hidden: int = Field(32, ge=1, description="Width of the radial MLP that gives the tensor-product weights.")
+    max_radius: float = Field(5.0, gt=0, description="Range covered by the radial basis (lengths beyond it still count).")
+    graph: Literal["data", "fully_connected", "radius", "knn"] = Field(
+        "data",
+        description="Edges: the data set's `edge_index`, all pairs, pairs within `radius`, or the `k` nearest "
+        "(each inside its own graph; built in plain torch).",
+    )
+    radius: float = Field(2.0, gt=0, description="Cut-off distance of `graph: radius`.")
+    k: int = Field(8, ge=1, description="Neighbours per node of `graph: knn`.")
+    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
+        "charge_product",
+        description="Invariant edge input to the radial MLP: `charge_product` (q_i q_j), `edge_attr` (the data "
+        "set's `batch.edge_attr`; needs `graph: data`) or `none`.",
+    )
+    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
+    charge_feature: bool = Field(False, description="Also feed each node's charge q_i as a 0e input feature.")
+    node_input: Literal["velocity", "atoms"] = Field(
+        "velocity",
+        description="`velocity`: |v_i| (0e) and v_i (1o) from `batch.vel` (dynamics); `atoms`: the one-hot atom "
+        "types `batch.onehot` (0e) only (molecules, e.g. QM9).",
+    )
+    atom_types: int = Field(5, ge=1, description="Width of `batch.onehot` when node_input is `atoms`.")
+    branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
+    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
+    node_features: list[str] = node_features_field()
+    output: Literal["position", "vector", "invariant", "graph", "tensor"] = Field(
+        "position",
+        description="`position`: x_i + (1o head), a point per node; `vector`: a 1o vector per node; "
+        "`invariant`: `out_channels` scalars (0e) per node; `graph`: those scalars pooled over each graph "
+        "(`pool`), an invariant per graph (e.g. a molecular property); `tensor`: a symmetric 3x3 tensor per "
+        "graph from a pooled 0e + 2e head, rotating as R A R^T (e.g. polarizability; needs max_degree >= 2).",
+    )
+    pool: Literal["sum", "mean"] = Field(
+        "sum", description="Pooling over the nodes of a graph for `output: graph` and `output: tensor`."
+    )
+    out_channels: int = Field(1, ge=1, description="Scalars per node of `output: invariant`.")
+
+    @property
+    def channels_per_degree(self) -> list[int]:
+        """``[c_0, ..., c_L]``."""
+        if isinstance(self.channels, int):
+            return [self.channels] * (self.max_degree + 1)
+        return list(self.channels)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SE3TransformerSpec":
+        if isinstance(self.channels, list) and len(self.channels) != self.max_degree + 1:
+            raise ValueError(f"channels lists one number per degree 0..max_degree: expected {self.max_degree + 1} "
+                             f"numbers, got {len(self.channels)}")
+        for c in self.channels_per_degree:
+            if c < 1 or c % self.heads:
+                raise ValueError(f"channels ({c}) must be a positive multiple of heads ({self.heads})")
+        if self.node_input == "atoms" and self.node_features:
+            raise ValueError("node_features needs node_input `velocity` (molecules read their one-hot atoms only)")
+        if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
+            raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
+                             "charge_feature to false")
+        if self.output == "tensor" and self.max_degree < 2:
+            raise ValueError(f"output `tensor` needs 2e features: max_degree must be >= 2, got {self.max_degree}")
+        if self.edge_input == "edge_attr" and self.graph != "data":
+            raise ValueError("edge_input `edge_attr` needs graph `data` (the data set's edges carry the attributes)")
+        return self

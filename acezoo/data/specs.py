@@ -1,0 +1,177 @@
+"""The specs (pydantic schemas) of the built-in data sets.
+
+Kept apart from the builders so that validating a config or listing the zoo needs pydantic
+(and numpy) only; the builders, with torch and torch_geometric, are imported when data is built.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from acezoo.config.base import DatasetSpec
+from acezoo.data.nbody_sim import NBodyParams
+
+__all__ = ["NBodySpec", "MocapSpec", "DigitsSpec", "UprightDigitsSpec", "AdvectionSpec", "QM9Spec",
+           "MOCAP_ENV_VAR", "QM9Target", "QM9_BLOCKS", "QM9_SMALL", "QM9_ATOMREF"]
+
+MOCAP_ENV_VAR = "ACEZOO_MOCAP"
+
+QM9Target = Literal["mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv", "alpha_tensor"]
+QM9_BLOCKS = {"train": 100_000, "val": 17_748, "test": 13_083}
+QM9_SMALL = {"train": 2_000, "val": 500, "test": 500}
+
+QM9_ATOMREF: dict[str, dict[str, float]] = {
+    # QM9 atomref table (figshare 1057643), hartree, B3LYP/6-31G(2df,p), free atoms
+    "U0": {"H": -0.500273, "C": -37.846772, "N": -54.583861, "O": -75.064579, "F": -99.718730},
+    "U": {"H": -0.498857, "C": -37.845355, "N": -54.582445, "O": -75.063163, "F": -99.717314},
+    "H": {"H": -0.497912, "C": -37.844411, "N": -54.581501, "O": -75.062219, "F": -99.716370},
+    "G": {"H": -0.510927, "C": -37.861317, "N": -54.598897, "O": -75.079532, "F": -99.733544},
+}
+"""Free-atom energies (hartree) subtracted from U0, U, H, G for atomization energies."""
+
+
+class NBodySpec(DatasetSpec):
+    """Charged 5-particle system; predict positions 10 frames (1000 steps) ahead."""
+
+    dataset: Literal["nbody_charged"] = "nbody_charged"
+    n_train: int = Field(3000, ge=1, description="Training trajectories.")
+    n_val: int = Field(2000, ge=1, description="Validation trajectories.")
+    n_test: int = Field(2000, ge=1, description="Test trajectories.")
+    frame_in: int = Field(30, ge=0, le=48, description="Input frame (a frame every 100 steps).")
+    frame_out: int = Field(40, ge=1, le=49, description="Target frame.")
+    seed: int = Field(0, ge=0, description="Data seed (each split derives its own from it).")
+    field_strength: float = Field(0.0, ge=0, description="Strength of a constant external field on the charges (0: none).")
+    field_direction: tuple[float, float, float] = Field(
+        (0.0, 0.0, 1.0), description="Direction of the external field (normalised)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "NBodySpec":
+        if self.frame_out <= self.frame_in:
+            raise ValueError(f"frame_out ({self.frame_out}) must be after frame_in ({self.frame_in})")
+        if math.hypot(*self.field_direction) == 0:
+            raise ValueError("field_direction must be a non-zero vector")
+        return self
+
+    def params(self) -> NBodyParams:
+        """Simulator parameters (the field vector is strength * unit direction)."""
+        d = np.asarray(self.field_direction, dtype=float)
+        field = tuple(float(c) for c in self.field_strength * d / np.linalg.norm(d))
+        return NBodyParams(field=field)  # type: ignore[arg-type]
+
+
+class MocapSpec(DatasetSpec):
+    """CMU motion capture (subject 9, run); predict joint positions ``horizon`` frames ahead."""
+
+    dataset: Literal["mocap_run"] = Field("mocap_run", description="Data set name.")
+    path: str | None = Field(
+        None, description=f"The cmu_mocap_run.npz file (default: ${MOCAP_ENV_VAR}, else the copy shipped with acezoo)."
+    )
+    horizon: int = Field(30, ge=1, description="Frames ahead to predict (the protocol: 30).")
+    n_train: int = Field(
+        200,
+        ge=1,
+        le=200,
+        description="Training samples, at most 200 (the protocol: the first 40 listed start frames of each "
+        "of the 5 train trials); fewer take the first n_train // 5 of each trial (one more for the first "
+        "n_train % 5 trials).",
+    )
+
+
+class _DigitsBase(DatasetSpec):
+    n_train: int = Field(1000, ge=1, description="Training images.")
+    n_val: int = Field(297, ge=1, description="Validation images.")
+    n_test: int = Field(500, ge=1, description="Test images (n_train + n_val + n_test <= 1797).")
+    upsample: int = Field(1, ge=1, le=8, description="Nearest-neighbour upsampling factor (8x8 -> 8k x 8k).")
+    seed: int = Field(0, ge=0, description="Seed of the split and of the random transformations.")
+
+
+class DigitsSpec(_DigitsBase):
+    """Digits, each rotated by a random multiple of 90 degrees (and mirrored): exactly symmetric."""
+
+    dataset: Literal["digits_rot"] = "digits_rot"
+    transform: Literal["rot90", "rot90_flip"] = Field(
+        "rot90", description="Random transformation of every image: `rot90` (C4) or `rot90_flip` (D4)."
+    )
+
+
+class UprightDigitsSpec(_DigitsBase):
+    """Digits as written (no rotation): the orientation carries information (6 vs 9)."""
+
+    dataset: Literal["digits_upright"] = "digits_upright"
+
+
+class AdvectionSpec(DatasetSpec):
+    """Diffusion (+ constant wind) of a random smooth periodic field; predict k steps ahead."""
+
+    dataset: Literal["advection_2d"] = "advection_2d"
+    size: int = Field(17, ge=5, le=129, description="Grid points per side (odd sizes keep wind-free rot90 exact).")
+    n_train: int = Field(800, ge=1, description="Training fields.")
+    n_val: int = Field(200, ge=1, description="Validation fields.")
+    n_test: int = Field(200, ge=1, description="Test fields.")
+    steps: int = Field(10, ge=1, description="Steps ahead k: the target is u(k dt).")
+    dt: float = Field(0.01, gt=0, description="Time step (the unit square is the domain).")
+    diffusivity: float = Field(0.01, ge=0, description="Diffusion coefficient D.")
+    wind: tuple[float, float] = Field(
+        (0.0, 0.0),
+        description="Constant wind (w_rows, w_cols) in domain lengths per unit time; (0, 0) is the C4/D4 symmetric task.",
+    )
+    smoothness: float = Field(1.5, gt=0, description="Width (grid cells) of the Gaussian filter of the initial fields.")
+    seed: int = Field(0, ge=0, description="Data seed (each split derives its own from it).")
+
+
+class QM9Spec(DatasetSpec):
+    """QM9: predict one molecular property from the atoms' elements and positions."""
+
+    dataset: Literal["qm9"] = "qm9"
+    target: QM9Target = Field(
+        "homo",
+        description="Property to predict; energies in meV (see acezoo.data.qm9.TARGETS). `alpha_tensor`: the 3x3 "
+        "polarizability tensor [bohr^3] in the frame of the positions (reconstructed; an equivariant target).",
+    )
+    subset: Literal["full", "qm9_small"] = Field(
+        "full", description="'qm9_small': default sizes 2000/500/500 (a fixed random subset for CPU runs)."
+    )
+    n_train: int | None = Field(
+        None, ge=1, le=QM9_BLOCKS["train"], description="Training molecules (None: 100000, or 2000 for qm9_small)."
+    )
+    n_val: int | None = Field(
+        None, ge=1, le=QM9_BLOCKS["val"], description="Validation molecules (None: 17748, or 500 for qm9_small)."
+    )
+    n_test: int | None = Field(
+        None, ge=1, le=QM9_BLOCKS["test"], description="Test molecules (None: 13083, or 500 for qm9_small)."
+    )
+    split_seed: int = Field(0, ge=0, description="Seed of the permutation that assigns molecules to splits.")
+    graph: Literal["fully_connected", "radius"] = Field(
+        "fully_connected", description="Edges of each molecule: all atom pairs, or pairs within `radius`."
+    )
+    radius: float = Field(5.0, gt=0, description="Edge cutoff in Angstrom (graph='radius').")
+    polarizability: bool = Field(
+        False, description="Also attach the 3x3 polarizability tensor alpha_tensor [bohr^3] (its own frame, not pos's)."
+    )
+    atomization: bool = Field(
+        False, description="U0/U/H/G as atomization energies (free-atom energies subtracted) instead of totals."
+    )
+    loss: Literal["l1", "mse"] = Field(
+        "l1", description="Training loss on the standardised targets: `l1` (absolute error; for `alpha_tensor` the "
+        "Frobenius norm of the error) or `mse` (squared error of each entry).",
+    )
+    min_gap: float = Field(
+        1e-2, ge=0, lt=1, description="`alpha_tensor`: leave out molecules whose reconstructed axes are ill-defined "
+        "(relative gap between the eigenvalues of the charge-weighted second moment below this).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> "QM9Spec":
+        if self.atomization and self.target not in QM9_ATOMREF:
+            raise ValueError(f"atomization applies to targets {', '.join(QM9_ATOMREF)}, not {self.target!r}")
+        return self
+
+    def sizes(self) -> dict[str, int]:
+        """The number of molecules in each split."""
+        default = QM9_SMALL if self.subset == "qm9_small" else QM9_BLOCKS
+        given = {"train": self.n_train, "val": self.n_val, "test": self.n_test}
+        return {s: default[s] if n is None else n for s, n in given.items()}

@@ -1,0 +1,112 @@
+"""Model inputs from your own tensors: point clouds for the EGNN and the SE(3)-Transformer.
+
+The point-cloud networks read a batch of graphs by attribute (``pos``, ``vel``, ``charge``,
+``edge_index``, ``batch``), the layout of a ``torch_geometric`` batch. :func:`point_cloud`
+builds one from stacked tensors, without torch_geometric::
+
+    model = acezoo.load("egnn-nbody-ace")
+    x = acezoo.point_cloud(pos, vel, charge=charge)   # pos, vel: (B, N, 3); charge: (B, N) or (B, N, 1)
+    with torch.no_grad():
+        future = x.unstack(model(x))                  # (B, N, 3)
+
+The group CNN takes an image tensor ``(B, C, H, W)`` directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["PointCloudBatch", "point_cloud"]
+
+
+@dataclass
+class PointCloudBatch:
+    """``B`` graphs of ``N`` nodes each, flattened to ``B * N`` nodes (graph ``b`` owns nodes
+    ``b N .. b N + N - 1``), with the edges of every graph in ``edge_index``."""
+
+    pos: torch.Tensor
+    edge_index: torch.Tensor
+    batch: torch.Tensor
+    ptr: torch.Tensor
+    num_graphs: int
+    vel: torch.Tensor | None = None
+    charge: torch.Tensor | None = None
+    edge_attr: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> torch.Tensor:  # the extra node fields, e.g. ``height``
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(name)
+
+    def unstack(self, node_values: torch.Tensor) -> torch.Tensor:
+        """Per-node outputs ``(B * N, ...)`` back to ``(B, N, ...)``."""
+        return node_values.reshape(self.num_graphs, -1, *node_values.shape[1:])
+
+
+def _stacked(name: str, t: torch.Tensor | None, trailing: int | None) -> torch.Tensor | None:
+    if t is None:
+        return None
+    t = torch.as_tensor(t)
+    if trailing is not None and t.dim() == 2 and trailing == 1:
+        t = t.unsqueeze(-1)  # charges (B, N) -> (B, N, 1)
+    if t.dim() != 3 or (trailing is not None and t.shape[-1] != trailing):
+        shape = f"(B, N, {trailing})" if trailing is not None else "(B, N, C)"
+        raise ValueError(f"{name} must have shape {shape} (or (N, ...) for one system), got {tuple(t.shape)}")
+    return t
+
+
+def point_cloud(
+    pos: torch.Tensor,
+    vel: torch.Tensor | None = None,
+    *,
+    charge: torch.Tensor | None = None,
+    edge_index: torch.Tensor | None = None,
+    edge_attr: torch.Tensor | None = None,
+    **node_fields: torch.Tensor,
+) -> PointCloudBatch:
+    """A batch of ``B`` point clouds of ``N`` points from ``pos`` ``(B, N, 3)`` (or ``(N, 3)``).
+
+    Args:
+        pos, vel: positions and velocities, ``(B, N, 3)``.
+        charge: per-point charges ``(B, N)`` or ``(B, N, 1)`` (the N-body models need them).
+        edge_index: ``(2, E)`` edges of *one* graph (row 0 the receiver), shared by all; default:
+            every ordered pair ``i != j`` (the N-body protocol's fully connected graph).
+        edge_attr: ``(E, D)`` invariant attributes of those edges, shared by all graphs (e.g. the
+            mocap skeleton's bone / two-hop flags: ``dataset.edge_attr``).
+        node_fields: further per-point inputs by name, ``(B, N, C)`` (e.g. ``height`` for mocap).
+    """
+    single = torch.as_tensor(pos).dim() == 2
+    lift = (lambda t: None if t is None else torch.as_tensor(t).unsqueeze(0)) if single else (lambda t: t)
+    pos3 = _stacked("pos", lift(pos), 3)
+    assert pos3 is not None
+    b, n = pos3.shape[:2]
+    vel3 = _stacked("vel", lift(vel), 3)
+    q = charge if charge is None or not single else torch.as_tensor(charge).unsqueeze(0)
+    q3 = _stacked("charge", q, 1)
+    extra = {k: _stacked(k, lift(v) if single else v, None) for k, v in node_fields.items()}
+    for name, t in (("vel", vel3), ("charge", q3), *extra.items()):
+        if t is not None and t.shape[:2] != (b, n):
+            raise ValueError(f"{name} has {tuple(t.shape[:2])} graphs x points; pos has {(b, n)}")
+    if edge_index is None:
+        idx = torch.arange(n, device=pos3.device)
+        row, col = idx.repeat_interleave(n), idx.repeat(n)
+        edge_index = torch.stack([row[row != col], col[row != col]])
+    edge_index = torch.as_tensor(edge_index, device=pos3.device)
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2 or (edge_index.numel() and int(edge_index.max()) >= n):
+        raise ValueError(f"edge_index must be (2, E) with node indices < {n}, got shape {tuple(edge_index.shape)}")
+    if edge_attr is not None:
+        edge_attr = torch.as_tensor(edge_attr, device=pos3.device)
+        if edge_attr.shape[0] != edge_index.shape[1]:
+            raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows; edge_index has {edge_index.shape[1]} edges")
+        edge_attr = edge_attr.repeat(b, *([1] * (edge_attr.dim() - 1)))
+    offsets = (torch.arange(b, device=pos3.device) * n).repeat_interleave(edge_index.shape[1])
+    flat = lambda t: None if t is None else t.reshape(b * n, *t.shape[2:])  # noqa: E731
+    return PointCloudBatch(
+        pos=flat(pos3), edge_index=edge_index.repeat(1, b) + offsets,
+        batch=torch.arange(b, device=pos3.device).repeat_interleave(n),
+        ptr=torch.arange(b + 1, device=pos3.device) * n, num_graphs=b,
+        vel=flat(vel3), charge=flat(q3), edge_attr=edge_attr, extra={k: flat(v) for k, v in extra.items()},
+    )
