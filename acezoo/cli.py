@@ -1,4 +1,4 @@
-"""The ``acezoo`` command line: train, eval, prepare, list, register, info, schema.
+"""The ``acezoo`` command line: train, eval, prepare, list, register, info, sync, schema.
 
 User errors (bad config, bad checkpoint) print one message and exit with status 2, with no
 traceback; Ctrl-C during training writes a checkpoint and exits with status 130.
@@ -162,7 +162,8 @@ def cmd_register(args: argparse.Namespace) -> int:
 def _table(infos: list[Any]) -> str:
     rows = [("name", "version", "arch", "task", "mode", "metric", "test pruned", "test full", "params")]
     for i in infos:
-        rows.append((i.name, str(i.version), i.arch, i.dataset, i.mode, i.metric or "-",
+        metric = f"{i.metric} ({i.unit})" if i.metric and getattr(i, "unit", "") else (i.metric or "-")
+        rows.append((i.name, "shipped" if i.version == 0 else str(i.version), i.arch, i.dataset, i.mode, metric,
                      f"{i.test_pruned:.4g}", f"{i.test_full:.4g}", f"{i.params:,}"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)
@@ -172,6 +173,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     from acezoo.hub.models import model_card
 
     print(model_card(args.name, tracking_uri=args.tracking_uri))
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from acezoo.hub.sync import sync_run
+
+    r = sync_run(args.run_dir, tracking_uri=args.tracking_uri, experiment=args.experiment)
+    final = ", the final metrics" if r.final else ""
+    print(f"synced {args.run_dir} to {r.uri}: run {r.run_id} ({'new' if r.created else 'existing'}, experiment "
+          f"{r.experiment}); sent {r.params} params, {r.epochs} of {r.total_epochs} epochs{final}, {r.artifacts} "
+          f"artifacts; status {r.status}")
     return 0
 
 
@@ -186,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="acezoo", description="Approximately equivariant networks trained with ACE.")
     p.add_argument("--version", action="version", version=f"acezoo {__version__}")
     sub = p.add_subparsers(dest="command", required=True,
-                           metavar="{train,eval,prepare,list,register,info,schema}")
+                           metavar="{train,eval,prepare,list,register,info,sync,schema}")
 
     t = sub.add_parser("train", help="train a zoo config", description="Train CONFIG (a YAML file or zoo config name).")
     t.add_argument("config", nargs="?", help="YAML config file or zoo config name")
@@ -235,13 +247,24 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--tracking-uri", help="MLflow tracking URI")
     i.set_defaults(func=cmd_info)
 
+    y = sub.add_parser("sync", help="upload a run directory to a tracking server",
+                       description="Send what the tracking server lacks of RUN_DIR (params, history, final metrics, "
+                       "artifacts, status), e.g. after the server was down at the end of the run. Continues the "
+                       "run's MLflow run when the server has it; running it twice sends nothing twice.")
+    y.add_argument("run_dir", type=Path, help="run directory written by `acezoo train`")
+    y.add_argument("--tracking-uri", help="MLflow tracking URI (default: the one the run logged to, else "
+                   "train.tracking_uri, $MLFLOW_TRACKING_URI or the local store)")
+    y.add_argument("--experiment", help="MLflow experiment (default: the run's train.experiment)")
+    y.set_defaults(func=cmd_sync)
+
     s = sub.add_parser("schema", help="print the JSON Schema of zoo configs")
     s.set_defaults(func=cmd_schema)
     return p
 
 
 def _show_data_log() -> None:
-    """Data set builders report first builds and cache loads on the ``acezoo.data`` logger."""
+    """Data set builders report first builds and cache loads on the ``acezoo.data`` logger;
+    tracking and the registry report outages on ``acezoo.hub`` (as ``warning: ...``)."""
     import logging
 
     logger = logging.getLogger("acezoo.data")
@@ -251,6 +274,12 @@ def _show_data_log() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+    hub = logging.getLogger("acezoo.hub")
+    if not hub.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        hub.addHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> int:

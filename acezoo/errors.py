@@ -5,7 +5,8 @@ clear line and exit with status 2, with no traceback.
 """
 from __future__ import annotations
 
-__all__ = ["AcezooError", "ConfigError", "TrainingDiverged", "CheckpointError", "OptionError"]
+__all__ = ["AcezooError", "ConfigError", "TrainingDiverged", "CheckpointError", "OptionError", "TrackingUnavailable",
+           "RegistryUnavailable"]
 
 
 class AcezooError(Exception):
@@ -57,3 +58,15 @@ class TrainingDiverged(AcezooError):
     """The loss became NaN or infinite."""
 
     exit_code = 1
+
+
+class TrackingUnavailable(AcezooError):
+    """The MLflow tracking server (or store) cannot be used; the message names its URI and how to train without it."""
+
+    exit_code = 2
+
+
+class RegistryUnavailable(AcezooError):
+    """The model registry cannot be reached and the local cache cannot stand in for it."""
+
+    exit_code = 2

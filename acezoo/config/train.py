@@ -45,6 +45,13 @@ class TrainConfig(StrictModel):
         "else an embedded SQLite store under the data home.",
     )
     experiment: str = Field("acezoo", min_length=1, description="MLflow experiment name.")
+    tracking_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="At the end of a run, how many seconds to keep retrying tracking updates the server has not "
+        "taken yet (it may be restarting); what is still unsent then is named in a warning, and "
+        "`acezoo sync RUN_DIR` uploads it later. Training itself never waits for the server.",
+    )
     amp: bool = Field(
         False,
         description="Mixed precision: run the model's forward pass under bfloat16 autocast (CUDA with bf16 "

@@ -12,6 +12,7 @@ reused), so ``acezoo.load("egnn-nbody-ace")`` works offline on a fresh install.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import hashlib
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from acezoo.errors import AcezooError, CheckpointError
-from acezoo.hub import store
+from acezoo.hub import offline, store
 from acezoo.paths import data_home
 from acezoo.training import checkpoint as ckpt
 
@@ -109,6 +110,7 @@ def _registered_names(client: Any) -> list[str]:
 
 
 # -- register ---------------------------------------------------------------------------------
+@offline.reports_outages
 def register(checkpoint: str | Path, name: str, alias: str | None = None, tracking_uri: str | None = None) -> ModelInfo:
     """Register a checkpoint directory (or the ``checkpoint/`` artifacts of an MLflow run id) as ``name``.
 
@@ -252,6 +254,7 @@ def _local_copy(client: Any, mv: Any) -> Path:
     return target
 
 
+@offline.reports_outages
 def load(
     spec: str,
     *,
@@ -266,16 +269,26 @@ def load(
     ``acezoo_info`` attribute holds its :class:`ModelInfo` and ``acezoo_config`` its config.
     """
     uri = store.tracking_uri(tracking_uri)
-    client = store.client(uri)
-    mv = _resolve(client, uri, spec)
-    config, model = ckpt.load_run(_local_copy(client, mv))
+    try:
+        client = store.client(uri)
+        mv = _resolve(client, uri, spec)
+        folder, info = _local_copy(client, mv), _info(mv)
+    except Exception as exc:
+        if not offline.is_outage(exc):
+            raise
+        folder, fields = offline.stand_in(spec, _parse(spec), uri, exc)  # the local copy, with a warning
+        info = ModelInfo(**fields)
+    else:
+        offline.remember(uri, spec, dataclasses.asdict(info), latest=_parse(spec)[1:] == (None, None))
+    config, model = ckpt.load_run(folder)
     net: nn.Module = model if full else model.prune()
     net = net.to(device).eval()
-    net.acezoo_info = _info(mv)  # type: ignore[assignment]
+    net.acezoo_info = info  # type: ignore[assignment]
     net.acezoo_config = config  # type: ignore[assignment]
     return net
 
 
+@offline.reports_outages
 def list_models(pattern: str = "*", pretrained: bool = False, tracking_uri: str | None = None) -> list[ModelInfo]:
     """Registered models (latest version of each) whose name matches ``pattern``.
 
@@ -294,6 +307,7 @@ def list_models(pattern: str = "*", pretrained: bool = False, tracking_uri: str 
     return [_info(_resolve(client, uri, n)) for n in names]
 
 
+@offline.reports_outages
 def model_card(spec: str, tracking_uri: str | None = None) -> str:
     """The model card (README.md) of a registered model version."""
     uri = store.tracking_uri(tracking_uri)

@@ -36,9 +36,9 @@ from acezoo.config.loader import load_config
 from acezoo.config.schema import ZooConfig
 from acezoo.constraints.engine import PrimalDual
 from acezoo.data.bundle import DataBundle
-from acezoo.errors import CheckpointError, ConfigError, TrainingDiverged
+from acezoo.errors import CheckpointError, ConfigError, TrackingUnavailable, TrainingDiverged
 from acezoo.hub.card import write_card
-from acezoo.hub.tracking import RunTracker
+from acezoo.hub.tracking import RunTracker, check_server
 from acezoo.io.tree import load_tree, save_tree
 from acezoo.symmetry import equivariance_error, symmetry_for
 from acezoo.training import checkpoint as ckpt
@@ -491,9 +491,14 @@ def train(
     Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls this; see
     :mod:`acezoo.training.distributed`.
 
+    Tracking (``train.tracking``) never stops a run once it has started: see
+    :mod:`acezoo.hub.tracking`.
+
     Raises:
         TrainingInterrupted: on Ctrl-C, after writing a resumable checkpoint.
         TrainingDiverged: on a NaN/inf loss.
+        TrackingUnavailable: tracking is on and its server does not answer (checked before any
+            data is built).
     """
     device_name = (config.train.device if config is not None else "auto")
     ctx = init_from_env(prefer_cuda=device_name != "cpu")
@@ -501,6 +506,19 @@ def train(
         return _train(ctx, config, resume, overrides, run_dir, data, progress, on_step, log, keep_final_state)
     finally:
         ctx.close()
+
+
+def _check_tracking(ctx: DistContext, config: ZooConfig) -> None:
+    """Rank 0 checks the tracking store; every rank raises :class:`TrackingUnavailable` if it does not answer."""
+    problem = None
+    if ctx.is_main:
+        try:
+            check_server(config)
+        except TrackingUnavailable as exc:
+            problem = str(exc)
+    problem = ctx.broadcast(problem)
+    if problem:
+        raise TrackingUnavailable(problem)
 
 
 def _train(ctx: DistContext, config: ZooConfig | None, resume: str | Path | None, overrides: tuple[str, ...],
@@ -516,13 +534,15 @@ def _train(ctx: DistContext, config: ZooConfig | None, resume: str | Path | None
             config = load_config(resume / ckpt.CONFIG_FILE, overrides)
         except ConfigError as exc:
             raise CheckpointError(f"{resume}: stored config is not valid: {exc}") from None
+    elif config is None:
+        raise TypeError("train() needs a config (or resume=RUN_DIR)")
+    _check_tracking(ctx, config)  # an unusable tracking server is reported before any data is built
+    if resume is not None:
         trainer = _Trainer(config, resume, data, progress, ctx)
         trainer.load_state(state_path)
         if overrides and ctx.is_main:
             ckpt.write_config(resume, config)  # the stored config describes the whole run
     else:
-        if config is None:
-            raise TypeError("train() needs a config (or resume=RUN_DIR)")
         target = ctx.broadcast(Path(run_dir) if run_dir is not None else _new_run_dir(config))
         trainer = _Trainer(config, target, data, progress, ctx)  # builds everything before writing
         if ctx.is_main:
@@ -534,7 +554,7 @@ def _train(ctx: DistContext, config: ZooConfig | None, resume: str | Path | None
         log(trainer.describe() + (f" [{ctx.world_size} processes]" if ctx.enabled else ""))
     try:
         trainer.fit(on_step)
-    except TrainingDiverged:
+    except Exception:  # e.g. TrainingDiverged: the MLflow run is marked failed
         if trainer.tracker is not None:
             trainer.tracker.finish_failed()
         raise
