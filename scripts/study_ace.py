@@ -86,10 +86,28 @@ def protocol_contenders(dynamics: list[str]) -> list[Contender]:
     return out
 
 
+def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Contender]:
+    """Strict vs the ACE default (bounded branch, nuPI, pruned at |gamma| <= 0.02) with
+    ``n`` training trajectories (same validation and test sets); n = 3000 is the ``nbody`` study's."""
+    ace = ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"], "constraints.prune_tol=0.02")
+    out = []
+    for n in sizes:
+        out += [Contender(f"strict-n{n}", ("constraints.mode=strict", f"data.n_train={n}")),
+                Contender(f"ace-n{n}", (*ace, f"data.n_train={n}"))]
+    return out
+
+
 # task -> (base config, shared overrides: budget and protocol, metric scale, unit, contenders)
 TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml",
               ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", ace_contenders()),
+    "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml",
+                   ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE",
+                   [Contender("strict", ("constraints.mode=strict",)),
+                    Contender("bounded-nupi-prune", ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"],
+                                                     "constraints.prune_tol=0.02"))]),
+    "nbody-samples": ("zoo_configs/egnn_nbody_equality.yaml",
+                      ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", sample_contenders()),
     "mocap": ("zoo_configs/egnn_mocap_equality.yaml",
               ["train.epochs=3000", "train.eval_every=5", "train.patience=200", "data.path=../shared/data/cmu_mocap_run.npz"],
               100.0, "MSE x 1e-2", protocol_contenders(["model.branch=bounded"])),
@@ -137,6 +155,67 @@ def plot_curves(out: Path, names: list[str] | None = None, path: Path | None = N
     fig.tight_layout()
     fig.savefig(path or out / "curves.png", dpi=100)
     plt.close(fig)
+
+
+def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Path | None = None) -> str:
+    """Test MSE (pruned) against training trajectories, strict vs the ACE default: the
+    ``nbody-samples`` runs, with n = 3000 taken from the ``nbody`` study (same budget and
+    selection rule: its ``strict`` and ``bounded-nupi-prune`` contenders)."""
+    import statistics
+
+    rows: dict[tuple[str, int], list[dict]] = {}
+    for r in collect(out):
+        kind, n = r["contender"].rsplit("-n", 1)
+        rows.setdefault((kind, int(n)), []).append(r)
+    for r in collect(nbody_out):
+        kind = {"strict": "strict", "bounded-nupi-prune": "ace"}.get(r["contender"])
+        if kind:
+            rows.setdefault((kind, 3000), []).append(r)
+    rows = {k: [r for r in v if r["seed"] in seeds] for k, v in rows.items()}
+    sizes = sorted({n for _, n in rows})
+    lines = ["| training trajectories | strict: test MSE | ACE (equality, pruned): test MSE | ACE / strict | "
+             "strict: best val | ACE: best val | seeds |", "|---|---|---|---|---|---|---|"]
+    curves: dict[str, list[tuple[int, float, float]]] = {"strict": [], "ace": []}
+    for n in sizes:
+        cells, means, seeds_here = [], {}, []
+        for kind in ("strict", "ace"):
+            rs = rows.get((kind, n), [])
+            vals = [r["test_pruned"] for r in rs]
+            if vals:
+                m, sd = statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+                means[kind] = m
+                curves[kind].append((n, m, sd))
+                cells.append(f"{m:.5f} +- {sd:.5f}")
+            else:
+                cells.append("-")
+            seeds_here.append(str(len(vals)))
+        vals = {k: [r["best_val"] for r in rows.get((k, n), [])] for k in ("strict", "ace")}
+        ratio = f"{means['ace'] / means['strict']:.3f}" if len(means) == 2 else "-"
+        val_cells = [f"{statistics.mean(v):.5f}" if v else "-" for v in vals.values()]
+        lines.append(f"| {n} | {cells[0]} | {cells[1]} | {ratio} | {val_cells[0]} | {val_cells[1]} | "
+                     f"{'/'.join(seeds_here)} |")
+    if plot_to is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for kind, label in (("strict", "strict EGNN"), ("ace", "ACE (equality, pruned)")):
+            pts = curves[kind]
+            if pts:
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
+                            capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.set_xlabel("training trajectories")
+        ax.set_ylabel("test MSE (mean +- std over seeds)")
+        ax.set_title("charged N-body, EGNN: sample efficiency")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(plot_to, dpi=100)
+        plt.close(fig)
+    return "\n".join(lines)
 
 
 def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: float) -> str:
@@ -194,6 +273,11 @@ def main() -> int:
     if args.plot:
         plot_curves(out, args.plot, args.plot_to)
         return 0
+    if args.task == "nbody-samples" and args.summary:
+        text = sample_efficiency(out, Path(args.out) / "nbody", args.seeds, args.plot_to)
+        (out / "results.md").write_text(text + "\n")
+        print(text)
+        return 0
     if args.robustness:
         names = args.only or [c.name for c in contenders]
         text = robustness(out, names, args.robustness, scale)
@@ -203,7 +287,7 @@ def main() -> int:
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
-    table, winner = summarise(out, baseline="strict" if args.task != "mocap" else None,
+    table, winner = summarise(out, baseline="strict" if args.task not in ("mocap", "nbody-samples") else None,
                               seeds=args.seeds if args.summary else None, only=args.only if args.summary else ())
     text = (f"{args.task}: base {config}, overrides {' '.join(sweep.common)}; seeds {args.seeds}. "
             f"Mean +- std over seeds; selection on validation only.\n\n{table}\n\n"

@@ -1,73 +1,150 @@
 #!/usr/bin/env python
 """Train the pretrained zoo and bundle it into ``acezoo/pretrained/<name>/``.
 
-Each entry trains a zoo config (or packages an existing run directory with ``--from-run``),
-then copies its config, safetensors weights, metrics, history, plot and a model card that
-states the real measured test metrics and the exact command that reproduces it.
+Every model is a zoo config plus the overrides listed in :data:`ZOO` (its budget, and the
+protocol where it differs from the config's default). Each one is trained (resumably: a run
+directory ``<out>/<name>`` that holds an interrupted run is continued, a finished one is
+reused), then its config, safetensors weights, metrics and plot are copied into the package
+with a model card that states the real measured test metrics and the exact command that
+reproduces the model. Names follow ``<arch>-<task>-<mode>``.
 
-    python scripts/train_zoo.py --epochs 300                       # train and bundle all
+    python scripts/train_zoo.py --list                         # what would be trained
+    python scripts/train_zoo.py --only gcnn-digits-ace         # train (or finish) and bundle
+    python scripts/train_zoo.py --workers 2                    # everything, 2 runs side by side
     python scripts/train_zoo.py --only egnn-nbody-ace --from-run egnn-nbody-ace=runs/xyz
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-import acezoo
-from acezoo.hub.card import write_card
-from acezoo.hub.models import pretrained_dir
-from acezoo.training import checkpoint as ckpt
+# the N-body budget of the ACE study (README "Does ACE pay off?"): validation every 5 epochs
+NBODY = ("train.epochs=500", "train.eval_every=5", "train.patience=150")
+MOCAP = ("train.epochs=3000", "train.eval_every=5", "train.patience=200")
 
-ZOO = {
-    "egnn-nbody-ace": "egnn_nbody_equality",
-    "egnn-nbody-strict": "egnn_nbody_strict",
-    "egnn-nbody-field-resilient": "egnn_nbody_field_resilient",
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A pretrained model: the zoo config it is trained from and the overrides of its budget/protocol."""
+
+    config: str
+    overrides: tuple[str, ...] = ()
+
+    def command(self) -> str:
+        return " ".join(["acezoo train", f"zoo_configs/{self.config}.yaml", *self.overrides])
+
+
+QM9 = ("train.epochs=40",)  # the QM9 study's budget (README "Results: QM9"), qm9_small
+
+# in training order: cheapest first
+ZOO: dict[str, ZooModel] = {
+    "gcnn-digits-ace": ZooModel("gcnn_digits_equality"),
+    "gcnn-digits-upright-resilient": ZooModel("gcnn_digits_resilient", ("data.dataset=digits_upright",)),
+    "gcnn-advection-resilient": ZooModel("gcnn_advection_resilient"),
+    "egnn-nbody-ace": ZooModel("egnn_nbody_equality", NBODY),
+    "egnn-nbody-strict": ZooModel("egnn_nbody_strict", NBODY),
+    "egnn-nbody-field-resilient": ZooModel("egnn_nbody_field_resilient", NBODY),
+    "egnn-mocap-resilient": ZooModel("egnn_mocap_resilient", (*MOCAP, "model.node_features=[height]")),
+    "egnn-mocap-strict": ZooModel("egnn_mocap_strict", (*MOCAP, "model.node_features=[height]")),
+    "egnn-qm9-strict": ZooModel("egnn_qm9_strict", QM9),
+    "egnn-qm9-ace": ZooModel("egnn_qm9_equality", QM9),
+    "se3t-nbody-strict": ZooModel("se3t_nbody_strict", NBODY),
+    "se3t-nbody-ace": ZooModel("se3t_nbody_equality", NBODY),
+    "se3t-nbody-field-resilient": ZooModel("se3t_nbody_field_resilient", NBODY),
+    "se3t-qm9-strict": ZooModel("se3t_qm9_strict", QM9),
+    "se3t-qm9-ace": ZooModel("se3t_qm9_equality", QM9),
+    "se3t-qm9polar-ace": ZooModel("se3t_qm9_polar_equality", QM9),
+    "se3t-mocap-resilient": ZooModel("se3t_mocap_resilient", (*MOCAP, "model.node_features=[height]")),
+    "se3t-mocap-strict": ZooModel("se3t_mocap_strict", (*MOCAP, "model.node_features=[height]")),
 }
-FILES = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.PLOT_FILE)  # history.json stays in the run
 
 
 def bundle(name: str, run_dir: Path, command: str) -> Path:
     """Copy a finished run into the package and write its card."""
-    config, _ = ckpt.load_run(run_dir)  # validates before anything is copied
+    from acezoo.hub.card import write_card
+    from acezoo.hub.pretrained import pretrained_dir
+    from acezoo.run_layout import CONFIG_FILE, METRICS_FILE, PLOT_FILE, WEIGHTS_FILE
+    from acezoo.training.checkpoint import load_run
+
+    config, _ = load_run(run_dir)  # validates before anything is copied
     target = pretrained_dir() / name
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for fname in FILES:
-        shutil.copyfile(run_dir / fname, target / fname)
-    metrics = json.loads((run_dir / ckpt.METRICS_FILE).read_text())
-    write_card(target, config, metrics, command=command)
+    tmp = target.with_name(f".{name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for fname in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, PLOT_FILE):
+        if (run_dir / fname).is_file():
+            shutil.copyfile(run_dir / fname, tmp / fname)
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    write_card(tmp, config, metrics, command=command)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
     return target
+
+
+def train_one(name: str, out: Path) -> Path:
+    """Train ``name`` into ``out/name`` (continue it if interrupted, reuse it if finished)."""
+    import acezoo
+    from acezoo.run_layout import METRICS_FILE, STATE_FILE
+
+    model = ZOO[name]
+    run_dir = out / name
+    if (run_dir / METRICS_FILE).is_file():
+        return run_dir
+    if (run_dir / STATE_FILE).is_file():
+        return acezoo.train(resume=run_dir, progress=False).run_dir
+    config = acezoo.load_config(model.config, [*model.overrides, "train.tracking=false"])
+    return acezoo.train(config, run_dir=run_dir, progress=False).run_dir
+
+
+def summary(name: str) -> str:
+    from acezoo.hub.pretrained import pretrained_info
+
+    i = pretrained_info(name)
+    unit = f" {i.unit}" if i.unit else ""
+    return f"{name}: test {i.metric}{unit} pruned {i.test_pruned:.5g}, full {i.test_full:.5g}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--only", nargs="+", choices=sorted(ZOO), help="bundle only these")
-    ap.add_argument("--from-run", nargs="+", default=[], metavar="NAME=RUN_DIR", help="package an existing run")
-    ap.add_argument("--out", default="zoo_runs", help="where new training runs are written")
+    ap.add_argument("--list", action="store_true", help="print every model and its command")
+    ap.add_argument("--from-run", nargs="+", default=[], metavar="NAME=RUN_DIR",
+                    help="package an existing run (trained with the model's exact command)")
+    ap.add_argument("--out", default="zoo_runs", help="where training runs are written")
+    ap.add_argument("--workers", type=int, default=1, help="models trained side by side, one thread each")
     args = ap.parse_args()
+    names = args.only or list(ZOO)
+    if args.list:
+        for name in names:
+            print(f"{name:32s} {ZOO[name].command()}")
+        return 0
     given = dict(item.split("=", 1) for item in args.from_run)
-    for name in args.only or sorted(ZOO):
-        zoo = ZOO[name]
-        overrides = [f"train.epochs={args.epochs}", f"train.patience={args.epochs}"]
-        command = f"acezoo train zoo_configs/{zoo}.yaml {' '.join(overrides)}"
-        if name in given:
-            run_dir = Path(given[name])
-            stored = acezoo.load_config(run_dir / ckpt.CONFIG_FILE)
-            every = f"train.eval_every={stored.train.eval_every} " if stored.train.eval_every != 1 else ""
-            command = f"acezoo train zoo_configs/{zoo}.yaml train.epochs={stored.train.epochs} " \
-                      f"train.patience={stored.train.patience} {every}seed={stored.seed}"
-        else:
-            config = acezoo.load_config(zoo, overrides)
-            run_dir = acezoo.train(config, run_dir=Path(args.out) / name).run_dir
-        target = bundle(name, run_dir, command)
-        metrics = json.loads((target / ckpt.METRICS_FILE).read_text())
-        print(f"{name}: test mse pruned {metrics['test']['pruned']['mse']:.5f}, full {metrics['test']['full']['mse']:.5f} "
-              f"-> {target}")
+    if args.workers > 1:  # one process per model, `workers` at a time, one thread each
+        todo = [n for n in names if n not in given]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        running: list[subprocess.Popen] = []
+        for name in todo:
+            while len(running) >= args.workers:
+                running[0].wait()
+                running = [p for p in running if p.poll() is None]
+            running.append(subprocess.Popen([sys.executable, __file__, "--only", name, "--out", args.out], env=env))
+        for p in running:
+            p.wait()
+        names = [n for n in names if n in given]
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS") == "1":
+        torch.set_num_threads(1)
+    for name in names:
+        run_dir = Path(given[name]) if name in given else train_one(name, Path(args.out))
+        bundle(name, run_dir, ZOO[name].command())
+        print(summary(name), flush=True)
     return 0
 
 

@@ -6,9 +6,13 @@ model card) as the artifacts of an MLflow run; loading downloads it once into
 ``<data home>/models/NAME/VERSION/``, validates the config against the current schema,
 rebuilds the model through the compiler and loads the weights (never unpickling anything).
 
-The pretrained models shipped with acezoo (``acezoo/pretrained/``) are registered into the
-local registry on first use, idempotently (a version whose weights have the same SHA-256 is
-reused), so ``acezoo.load("egnn-nbody-ace")`` works offline on a fresh install.
+The pretrained models shipped with acezoo (``acezoo/pretrained/``) load by their bare name
+straight from the package (:mod:`acezoo.hub.pretrained`: no registry, no MLflow), so
+``acezoo.load("egnn-nbody-ace")`` works offline on a fresh install and answers at once;
+``NAME@pretrained`` registers the shipped version into the registry (idempotently: a version
+whose weights have the same SHA-256 is reused) and loads it from there. A bare name that is
+shipped always means the shipped model: reach your own versions of it as ``NAME/VERSION`` or
+``NAME@ALIAS``.
 """
 from __future__ import annotations
 
@@ -21,22 +25,25 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from acezoo.errors import AcezooError, CheckpointError
 from acezoo.hub import offline, store
+from acezoo.hub.info import ModelInfo
+from acezoo.hub.pretrained import PRETRAINED_ALIAS, bundled, pretrained_card, pretrained_dir, pretrained_info
+from acezoo.hub.pretrained import list_pretrained
 from acezoo.paths import data_home
-from acezoo.training import checkpoint as ckpt
+from acezoo.run_layout import CARD_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PLOT_FILE, WEIGHTS_FILE
+
+if TYPE_CHECKING:  # torch and the trainer are imported when a model is loaded or registered
+    import torch
+    from torch import nn
 
 __all__ = ["ModelInfo", "register", "load", "list_models", "model_card", "pretrained_dir", "UnknownModel"]
 
 REGISTRY_EXPERIMENT = "acezoo-registry"
-_KEEP = (ckpt.CONFIG_FILE, ckpt.WEIGHTS_FILE, ckpt.METRICS_FILE, ckpt.HISTORY_FILE, ckpt.PLOT_FILE, "README.md")
+_KEEP = (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, HISTORY_FILE, PLOT_FILE, CARD_FILE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -46,35 +53,11 @@ class UnknownModel(AcezooError):
     exit_code = 2
 
 
-@dataclass
-class ModelInfo:
-    """One registered model version."""
+def _load_run(path: Path) -> tuple[Any, Any]:
+    """Validate a checkpoint directory and rebuild its model (imports torch and the trainer)."""
+    from acezoo.training.checkpoint import load_run
 
-    name: str
-    version: int
-    aliases: list[str] = field(default_factory=list)
-    arch: str = ""
-    dataset: str = ""
-    mode: str = ""
-    metric: str = ""
-    test_pruned: float = float("nan")
-    test_full: float = float("nan")
-    params: int = 0
-    run_id: str = ""
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}/{self.version}"
-
-
-def pretrained_dir() -> Path:
-    """The folder of pretrained checkpoints shipped inside the package."""
-    return Path(__file__).resolve().parent.parent / "pretrained"
-
-
-def _bundled() -> dict[str, Path]:
-    root = pretrained_dir()
-    return {p.name: p for p in sorted(root.iterdir()) if (p / ckpt.WEIGHTS_FILE).is_file()} if root.is_dir() else {}
+    return load_run(path)
 
 
 def _sha256(path: Path) -> str:
@@ -126,9 +109,9 @@ def register(checkpoint: str | Path, name: str, alias: str | None = None, tracki
         path = Path(checkpoint)
         if not path.is_dir():
             path = _download_run_checkpoint(client, str(checkpoint), Path(tmp))
-        config, _ = ckpt.load_run(path)  # validates config and weights before anything is written
-        metrics = json.loads((path / ckpt.METRICS_FILE).read_text()) if (path / ckpt.METRICS_FILE).is_file() else {}
-        checksum = _sha256(path / ckpt.WEIGHTS_FILE)
+        config, _ = _load_run(path)  # validates config and weights before anything is written
+        metrics = json.loads((path / METRICS_FILE).read_text()) if (path / METRICS_FILE).is_file() else {}
+        checksum = _sha256(path / WEIGHTS_FILE)
         with store.store_lock(uri):
             try:
                 client.create_registered_model(name, tags={"acezoo": "true"})
@@ -201,9 +184,9 @@ def _parse(spec: str) -> tuple[str, str | None, int | None]:
 
 
 def _ensure_pretrained(client: Any, uri: str, name: str) -> None:
-    bundled = _bundled()
-    if name in bundled:
-        register(bundled[name], name, alias="pretrained", tracking_uri=uri)
+    shipped = bundled()
+    if name in shipped:
+        register(shipped[name], name, alias=PRETRAINED_ALIAS, tracking_uri=uri)
 
 
 def _resolve(client: Any, uri: str, spec: str) -> Any:
@@ -212,7 +195,7 @@ def _resolve(client: Any, uri: str, spec: str) -> Any:
         _ensure_pretrained(client, uri, name)
     versions = _versions(client, name)
     if not versions:
-        known = sorted(set(_registered_names(client)) | set(_bundled()))
+        known = sorted(set(_registered_names(client)) | set(bundled()))
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
         hint = f" Closest: {', '.join(close)}." if close else ""
         raise UnknownModel(f"no model named {name!r}.{hint} Known: {', '.join(known) or 'none'}.")
@@ -235,19 +218,19 @@ def _resolve(client: Any, uri: str, spec: str) -> Any:
 
 def _local_copy(client: Any, mv: Any) -> Path:
     target = data_home() / "models" / mv.name / str(mv.version)
-    if (target / ckpt.WEIGHTS_FILE).is_file():
+    if (target / WEIGHTS_FILE).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{mv.version}-"))
     try:
         got = Path(client.download_artifacts(mv.run_id, "checkpoint", str(tmp)))
         expected = (mv.tags or {}).get("acezoo.sha256")
-        if expected and _sha256(got / ckpt.WEIGHTS_FILE) != expected:
+        if expected and _sha256(got / WEIGHTS_FILE) != expected:
             raise CheckpointError(f"{mv.name}/{mv.version}: downloaded weights do not match the registered SHA-256")
         try:
             os.replace(got, target)
         except OSError:  # another process put it there first
-            if not (target / ckpt.WEIGHTS_FILE).is_file():
+            if not (target / WEIGHTS_FILE).is_file():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -268,19 +251,22 @@ def load(
     ``device``; ``full=True`` returns the relaxed model with its gammas instead. The model's
     ``acezoo_info`` attribute holds its :class:`ModelInfo` and ``acezoo_config`` its config.
     """
-    uri = store.tracking_uri(tracking_uri)
-    try:
-        client = store.client(uri)
-        mv = _resolve(client, uri, spec)
-        folder, info = _local_copy(client, mv), _info(mv)
-    except Exception as exc:
-        if not offline.is_outage(exc):
-            raise
-        folder, fields = offline.stand_in(spec, _parse(spec), uri, exc)  # the local copy, with a warning
-        info = ModelInfo(**fields)
+    if spec in bundled():  # a shipped model by its bare name: read from the package, no registry
+        folder, info = bundled()[spec], pretrained_info(spec)
     else:
-        offline.remember(uri, spec, dataclasses.asdict(info), latest=_parse(spec)[1:] == (None, None))
-    config, model = ckpt.load_run(folder)
+        uri = store.tracking_uri(tracking_uri)
+        try:
+            client = store.client(uri)
+            mv = _resolve(client, uri, spec)
+            folder, info = _local_copy(client, mv), _info(mv)
+        except Exception as exc:
+            if not offline.is_outage(exc):
+                raise
+            folder, fields = offline.stand_in(spec, _parse(spec), uri, exc)  # the local copy, with a warning
+            info = ModelInfo(**fields)
+        else:
+            offline.remember(uri, spec, dataclasses.asdict(info), latest=_parse(spec)[1:] == (None, None))
+    config, model = _load_run(folder)
     net: nn.Module = model if full else model.prune()
     net = net.to(device).eval()
     net.acezoo_info = info  # type: ignore[assignment]
@@ -292,24 +278,21 @@ def load(
 def list_models(pattern: str = "*", pretrained: bool = False, tracking_uri: str | None = None) -> list[ModelInfo]:
     """Registered models (latest version of each) whose name matches ``pattern``.
 
-    ``pretrained=True`` lists the pretrained models shipped with acezoo (registering them
-    into the local registry first if needed).
+    ``pretrained=True`` lists the pretrained models shipped with acezoo (read from the package).
     """
+    if pretrained:  # read from the package: no registry, no MLflow
+        return list_pretrained(pattern)
     uri = store.tracking_uri(tracking_uri)
     client = store.client(uri)
-    if pretrained:
-        names = [n for n in _bundled() if fnmatch.fnmatchcase(n, pattern)]
-        for n in names:
-            if not _versions(client, n):
-                _ensure_pretrained(client, uri, n)
-    else:
-        names = [n for n in _registered_names(client) if fnmatch.fnmatchcase(n, pattern)]
+    names = [n for n in _registered_names(client) if fnmatch.fnmatchcase(n, pattern)]
     return [_info(_resolve(client, uri, n)) for n in names]
 
 
 @offline.reports_outages
 def model_card(spec: str, tracking_uri: str | None = None) -> str:
-    """The model card (README.md) of a registered model version."""
+    """The model card (README.md) of a registered model version (a shipped model's, by its bare name)."""
+    if spec in bundled():
+        return pretrained_card(spec)
     uri = store.tracking_uri(tracking_uri)
     client = store.client(uri)
     mv = _resolve(client, uri, spec)

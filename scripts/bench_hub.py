@@ -1,0 +1,115 @@
+#!/usr/bin/env python
+"""Hub latency: how long the everyday commands take, each in a fresh Python process.
+
+Times, in one run, interleaved (the order rotates every round so that machine noise falls
+on every command alike), the wall time of a fresh process for:
+
+- ``acezoo --help``, ``acezoo list``, ``acezoo list --pretrained``, ``acezoo info NAME``;
+- ``python -c "import acezoo; acezoo.load(NAME)"`` (a shipped model, by its bare name);
+- ``python -c "import torch"``: the floor that any command which builds a model pays;
+- ``python -c "pass"``: the interpreter's own start-up.
+
+The first round warms the disk cache and is not counted. It prints the median and the
+interquartile range per command, the target (1.5 s), and which heavy modules each command
+imported (MLflow, e3nn, torch_geometric, torch), checked in a separate process. Nothing is
+asserted; the exit code is 0.
+
+    ACEZOO_HOME=/tmp/acehome python scripts/bench_hub.py
+    python scripts/bench_hub.py --repeats 15 --json hub.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+TARGET_S = 1.5
+HEAVY = ("mlflow", "e3nn", "torch_geometric", "torch")
+
+
+def commands(name: str) -> dict[str, list[str]]:
+    """Label -> argv of every timed command."""
+    py, cli = sys.executable, [sys.executable, "-m", "acezoo"]
+    return {
+        "acezoo --help": [*cli, "--help"],
+        "acezoo list": [*cli, "list"],
+        "acezoo list --pretrained": [*cli, "list", "--pretrained"],
+        f"acezoo info {name}": [*cli, "info", name],
+        f"acezoo.load({name!r})": [py, "-c", f"import acezoo; acezoo.load({name!r})"],
+        "import torch (floor)": [py, "-c", "import torch"],
+        "python (start-up)": [py, "-c", "pass"],
+    }
+
+
+def heavy_imports(argv: list[str]) -> list[str]:
+    """The heavy modules a command imports (run in-process under ``runpy``)."""
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = {argv[1:]!r}\n"
+        "try:\n"
+        "    if sys.argv[0] == '-c':\n"
+        "        exec(sys.argv[1])\n"
+        "    else:\n"
+        "        sys.argv = sys.argv[2:] if sys.argv[0] == '-m' else sys.argv\n"
+        "        sys.argv.insert(0, 'acezoo')\n"
+        "        runpy.run_module('acezoo', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ""
+    return [m for m in last.split(",") if m in HEAVY]
+
+
+def time_once(argv: list[str]) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return seconds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="egnn-nbody-ace", help="shipped model for info and load")
+    ap.add_argument("--repeats", type=int, default=9, help="timed rounds (after one warm-up round)")
+    ap.add_argument("--json", help="also write the samples to this file")
+    args = ap.parse_args()
+    cmds = commands(args.model)
+    labels = list(cmds)
+    samples: dict[str, list[float]] = {k: [] for k in labels}
+    for rnd in range(args.repeats + 1):
+        order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
+        for label in order:
+            seconds = time_once(cmds[label])
+            if rnd:
+                samples[label].append(seconds)
+        print(f"\rround {rnd}/{args.repeats}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"fresh processes, {args.repeats} rounds after a warm-up; {os.cpu_count()} CPUs, load average {load:.2f}")
+    print(f"| command | median (s) | IQR (s) | target {TARGET_S} s | imports of {', '.join(HEAVY)} |")
+    print("|---|---|---|---|---|")
+    rows = {}
+    for label in labels:
+        xs = sorted(samples[label])
+        q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+        med = statistics.median(xs)
+        heavy = heavy_imports(cmds[label])
+        target = "-" if "floor" in label or "start-up" in label else ("yes" if med <= TARGET_S else "NO")
+        print(f"| `{label}` | {med:.2f} | {q[0]:.2f}-{q[2]:.2f} | {target} | {', '.join(heavy) or 'none'} |")
+        rows[label] = {"samples": xs, "median": med, "heavy_imports": heavy}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load_average": load, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
