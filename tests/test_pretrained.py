@@ -16,6 +16,7 @@ import torch
 
 import acezoo
 from acezoo import registry
+from acezoo.hub.card import data_credit
 from acezoo.hub.pretrained import bundled, pretrained_dir, pretrained_info
 from acezoo.training.batches import eval_batches
 
@@ -39,6 +40,7 @@ def test_the_pretrained_zoo_is_shipped_with_cards() -> None:
         for value in test.values():
             assert f"{value:.6g}" in card  # the card states the measured figure
         info = pretrained_info(name)
+        assert data_credit(info.dataset) in card  # where the data comes from, and its terms
         arch = {"egnn": "egnn", "se3_transformer": "se3t", "gcnn": "gcnn"}[info.arch]
         assert name.startswith(f"{arch}-"), f"{name}: names are <arch>-<task>-<mode>"
         assert name.endswith(("-ace", "-strict", "-resilient")), name
