@@ -69,3 +69,22 @@ def test_register_an_architecture_lazily() -> None:
 
     registry._ARCHS.pop("lazy_tiny_test")  # keep the registry-parametrized tests to real networks
     registry._VERSION[0] += 1
+
+
+def test_a_registered_version_loaded_before_loads_without_mlflow(tmp_path, monkeypatch) -> None:
+    """NAME/VERSION never changes once registered: its local copy answers without the registry."""
+    import os
+
+    from acezoo.hub.pretrained import bundled
+
+    monkeypatch.setenv("ACEZOO_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    import acezoo
+
+    info = acezoo.register(bundled()["egnn-nbody-ace"], "fast-egnn")
+    first = acezoo.load(f"fast-egnn/{info.version}")
+    code = (f"import acezoo, torch\nm = acezoo.load('fast-egnn/{info.version}')\n"
+            f"assert m.acezoo_info.ref == 'fast-egnn/{info.version}'\n")
+    got = _imported_after(code)
+    assert "mlflow" not in got, got
+    assert os.environ["ACEZOO_HOME"] == str(tmp_path) and first.acezoo_info.version == info.version

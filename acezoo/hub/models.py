@@ -251,10 +251,14 @@ def load(
     ``device``; ``full=True`` returns the relaxed model with its gammas instead. The model's
     ``acezoo_info`` attribute holds its :class:`ModelInfo` and ``acezoo_config`` its config.
     """
+    parsed = _parse(spec)
+    uri = store.tracking_uri(tracking_uri)
+    cached = offline.cached_version(uri, parsed[0], parsed[2]) if parsed[2] is not None else None
     if spec in bundled():  # a shipped model by its bare name: read from the package, no registry
         folder, info = bundled()[spec], pretrained_info(spec)
+    elif cached is not None:  # NAME/VERSION loaded before from this registry: versions never change
+        folder, info = cached[0], ModelInfo(**cached[1])
     else:
-        uri = store.tracking_uri(tracking_uri)
         try:
             client = store.client(uri)
             mv = _resolve(client, uri, spec)
@@ -262,10 +266,10 @@ def load(
         except Exception as exc:
             if not offline.is_outage(exc):
                 raise
-            folder, fields = offline.stand_in(spec, _parse(spec), uri, exc)  # the local copy, with a warning
+            folder, fields = offline.stand_in(spec, parsed, uri, exc)  # the local copy, with a warning
             info = ModelInfo(**fields)
         else:
-            offline.remember(uri, spec, dataclasses.asdict(info), latest=_parse(spec)[1:] == (None, None))
+            offline.remember(uri, spec, dataclasses.asdict(info), latest=parsed[1:] == (None, None))
     config, model = _load_run(folder)
     net: nn.Module = model if full else model.prune()
     net = net.to(device).eval()

@@ -23,7 +23,7 @@ from acezoo.hub import store
 from acezoo.io.atomic import atomic_write_text
 from acezoo.paths import data_home
 
-__all__ = ["is_outage", "remember", "stand_in", "reports_outages", "INDEX_FILE"]
+__all__ = ["is_outage", "remember", "stand_in", "cached_version", "reports_outages", "INDEX_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,20 @@ def stand_in(spec: str, parsed: tuple[str, str | None, int | None], uri: str,
                    "reached %s; a newer version may exist)", uri, store.describe_failure(exc), name, version,
                    index.get("checked", "?"))
     return folder, versions[str(version)]
+
+
+def cached_version(uri: str, name: str, version: int) -> tuple[Path, dict[str, Any]] | None:
+    """The local copy of ``name/version`` loaded before from ``uri``, and its info, or None.
+
+    A registered version never changes (its artifacts are fixed when it is created), so this
+    copy is as good as the registry's: ``load("NAME/VERSION")`` uses it without asking the
+    registry. ``NAME`` and ``NAME@ALIAS`` can move, so they always ask."""
+    index = _read(name)
+    info = index.get("versions", {}).get(str(version)) if index.get("registry") == uri else None
+    folder = data_home() / "models" / name / str(version)
+    if info is None or not (folder / _WEIGHTS).is_file():
+        return None
+    return folder, info
 
 
 def reports_outages(fn: F) -> F:
