@@ -78,15 +78,17 @@ def point_cloud(
             mocap skeleton's bone / two-hop flags: ``dataset.edge_attr``).
         node_fields: further per-point inputs by name, ``(B, N, C)`` (e.g. ``height`` for mocap).
     """
-    single = torch.as_tensor(pos).dim() == 2
-    lift = (lambda t: None if t is None else torch.as_tensor(t).unsqueeze(0)) if single else (lambda t: t)
-    pos3 = _stacked("pos", lift(pos), 3)
+    single = torch.as_tensor(pos).dim() == 2  # one system: add the batch axis to every input
+
+    def batched(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else (torch.as_tensor(t).unsqueeze(0) if single else torch.as_tensor(t))
+
+    pos3 = _stacked("pos", batched(pos), 3)
     assert pos3 is not None
     b, n = pos3.shape[:2]
-    vel3 = _stacked("vel", lift(vel), 3)
-    q = charge if charge is None or not single else torch.as_tensor(charge).unsqueeze(0)
-    q3 = _stacked("charge", q, 1)
-    extra = {k: _stacked(k, lift(v) if single else v, None) for k, v in node_fields.items()}
+    vel3 = _stacked("vel", batched(vel), 3)
+    q3 = _stacked("charge", batched(charge), 1)
+    extra = {k: _stacked(k, batched(v), None) for k, v in node_fields.items()}
     for name, t in (("vel", vel3), ("charge", q3), *extra.items()):
         if t is not None and t.shape[:2] != (b, n):
             raise ValueError(f"{name} has {tuple(t.shape[:2])} graphs x points; pos has {(b, n)}")
@@ -103,7 +105,10 @@ def point_cloud(
             raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows; edge_index has {edge_index.shape[1]} edges")
         edge_attr = edge_attr.repeat(b, *([1] * (edge_attr.dim() - 1)))
     offsets = (torch.arange(b, device=pos3.device) * n).repeat_interleave(edge_index.shape[1])
-    flat = lambda t: None if t is None else t.reshape(b * n, *t.shape[2:])  # noqa: E731
+
+    def flat(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.reshape(b * n, *t.shape[2:])
+
     return PointCloudBatch(
         pos=flat(pos3), edge_index=edge_index.repeat(1, b) + offsets,
         batch=torch.arange(b, device=pos3.device).repeat_interleave(n),
