@@ -39,7 +39,7 @@ def test_import_acezoo_is_light() -> None:
 
 def test_loading_a_shipped_egnn_imports_torch_only() -> None:
     got = _imported_after("import acezoo\nm = acezoo.load('egnn-nbody-ace')\nassert not m.training")
-    assert "torch" in got and not got & {"mlflow", "e3nn", "torch_geometric"}
+    assert "torch" in got and not got & {"mlflow", "e3nn", "torch_geometric", "omegaconf"}
 
 
 def test_a_lazy_builder_is_imported_on_first_call() -> None:

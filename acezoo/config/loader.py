@@ -12,8 +12,6 @@ from typing import Any
 import difflib
 
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
 from acezoo.config.schema import ZooConfig, config_class
@@ -86,6 +84,9 @@ def config_from_dict(data: dict[str, Any], source: str | None = None) -> ZooConf
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ZooConfig:
     """Load, override (``key=value`` dot-list) and validate a zoo config."""
+    from omegaconf import OmegaConf  # imported here: reading a stored, resolved config does not need it
+    from omegaconf.errors import OmegaConfBaseException
+
     file = resolve_config_path(path)
     source = str(file)
     try:
@@ -115,4 +116,6 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ZooConfig:
 
 def dump_config(config: ZooConfig) -> str:
     """The resolved config as YAML (what a checkpoint stores)."""
+    from omegaconf import OmegaConf
+
     return OmegaConf.to_yaml(OmegaConf.create(config.model_dump(mode="json")))

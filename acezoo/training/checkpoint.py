@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from acezoo.compiler import RelaxedModel, compile_model
-from acezoo.config.loader import dump_config, load_config
+from acezoo.config.loader import config_from_dict, dump_config, load_config
 from acezoo._version import __version__
 from acezoo.config.schema import SCHEMA_VERSION, ZooConfig
 from acezoo.errors import CheckpointError, ConfigError
@@ -103,7 +103,9 @@ def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooC
             f"({__version__}) reads version {SCHEMA_VERSION}"
         )
     try:
-        config = load_config(run_dir / CONFIG_FILE, overrides)
+        # the stored config is resolved YAML: validate it directly (no omegaconf) unless overridden
+        config = load_config(run_dir / CONFIG_FILE, overrides) if overrides else \
+            config_from_dict(raw, str(run_dir / CONFIG_FILE))
     except ConfigError as exc:
         raise CheckpointError(f"{run_dir}: stored config does not validate against this acezoo: {exc}") from None
     model = compile_model(config)
