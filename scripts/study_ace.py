@@ -47,6 +47,10 @@ DYNAMICS: dict[str, list[str]] = {
 }
 
 
+# the ACE default of every equality zoo config (the N-body study's winner), spelled out
+DEFAULT_ACE = ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"], "constraints.prune_tol=0.02")
+DEFAULT_VS_STRICT = [Contender("strict", ("constraints.mode=strict",)), Contender("bounded-nupi-prune", DEFAULT_ACE)]
+
 BRANCH_PREFIX = {"plain": "", "bounded": "bounded-", "bounded_fixed": "fixed-"}
 
 
@@ -89,11 +93,10 @@ def protocol_contenders(dynamics: list[str]) -> list[Contender]:
 def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Contender]:
     """Strict vs the ACE default (bounded branch, nuPI, pruned at |gamma| <= 0.02) with
     ``n`` training trajectories (same validation and test sets); n = 3000 is the ``nbody`` study's."""
-    ace = ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"], "constraints.prune_tol=0.02")
     out = []
     for n in sizes:
         out += [Contender(f"strict-n{n}", ("constraints.mode=strict", f"data.n_train={n}")),
-                Contender(f"ace-n{n}", (*ace, f"data.n_train={n}"))]
+                Contender(f"ace-n{n}", (*DEFAULT_ACE, f"data.n_train={n}"))]
     return out
 
 
@@ -102,14 +105,8 @@ TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml",
               ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", ace_contenders()),
     "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml",
-                   ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE",
-                   [Contender("strict", ("constraints.mode=strict",)),
-                    Contender("bounded-nupi-prune", ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"],
-                                                     "constraints.prune_tol=0.02"))]),
-    "qm9": ("zoo_configs/egnn_qm9_equality.yaml", ["train.epochs=40"], 1.0, "MAE meV",
-            [Contender("strict", ("constraints.mode=strict",)),
-             Contender("bounded-nupi-prune", ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"],
-                                              "constraints.prune_tol=0.02"))]),
+                   ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", DEFAULT_VS_STRICT),
+    "qm9": ("zoo_configs/egnn_qm9_equality.yaml", ["train.epochs=40"], 1.0, "MAE meV", DEFAULT_VS_STRICT),
     "nbody-samples": ("zoo_configs/egnn_nbody_equality.yaml",
                       ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", sample_contenders()),
     "mocap": ("zoo_configs/egnn_mocap_equality.yaml",

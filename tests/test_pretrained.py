@@ -19,6 +19,7 @@ from acezoo import registry
 from acezoo.hub.card import data_credit
 from acezoo.hub.pretrained import bundled, pretrained_dir, pretrained_info
 from acezoo.training.batches import eval_batches
+from acezoo.training.evaluate import evaluate
 
 SHIPPED = sorted(bundled())
 SIMULATED = {"nbody_charged": 400, "advection_2d": 200}  # data set -> fresh test samples (seed 777)
@@ -85,7 +86,7 @@ def test_pretrained_model_matches_its_card_on_held_out_data(name: str) -> None:
     dataset, task, how = _held_out(full.acezoo_config)
     for model, which in ((pruned, "pruned"), (full, "full")):
         if how == "test split":  # the very data the card was scored on: equal to float precision
-            for metric, got in _pooled(model, dataset, task).items():
+            for metric, got in evaluate(model, dataset, task, torch.device("cpu"), 200).items():
                 assert got == pytest.approx(card[which][metric], rel=2e-3, abs=1e-6), f"{name} {which} {metric}"
             continue
         for metric, chunks in _chunk_metrics(model, dataset, task).items():
@@ -96,17 +97,6 @@ def test_pretrained_model_matches_its_card_on_held_out_data(name: str) -> None:
             sigma = math.hypot(sem, sem * math.sqrt(len(dataset) / n_card))  # our estimate's noise and the card's
             assert abs(mean - expected) < 4 * sigma + 1e-9, \
                 f"{name} {which} {metric}: fresh {mean:.5g} vs card {expected:.5g} (sigma {sigma:.3g})"
-
-
-@torch.no_grad()
-def _pooled(model, dataset, task) -> dict[str, float]:
-    sums: dict[str, list[float]] = {}
-    for batch in eval_batches(dataset, 200):
-        for metric, (total, count) in task.metric_sums(model(batch), batch).items():
-            acc = sums.setdefault(metric, [0.0, 0])
-            acc[0] += total
-            acc[1] += count
-    return {m: t / c for m, (t, c) in sums.items()}
 
 
 @torch.no_grad()

@@ -254,8 +254,9 @@ def load(
     parsed = _parse(spec)
     uri = store.tracking_uri(tracking_uri)
     cached = offline.cached_version(uri, parsed[0], parsed[2]) if parsed[2] is not None else None
-    if spec in bundled():  # a shipped model by its bare name: read from the package, no registry
-        folder, info = bundled()[spec], pretrained_info(spec)
+    shipped = bundled()
+    if spec in shipped:  # a shipped model by its bare name: read from the package, no registry
+        folder, info = shipped[spec], pretrained_info(spec, shipped[spec])
     elif cached is not None:  # NAME/VERSION loaded before from this registry: versions never change
         folder, info = cached[0], ModelInfo(**cached[1])
     else:

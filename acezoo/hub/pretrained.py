@@ -32,9 +32,10 @@ def bundled() -> dict[str, Path]:
     return {p.name: p for p in sorted(root.iterdir()) if (p / WEIGHTS_FILE).is_file()} if root.is_dir() else {}
 
 
-def pretrained_info(name: str) -> ModelInfo:
-    """The :class:`ModelInfo` of shipped model ``name``, from its config and metrics files."""
-    folder = bundled()[name]
+def pretrained_info(name: str, folder: Path | None = None) -> ModelInfo:
+    """The :class:`ModelInfo` of shipped model ``name`` (in ``folder``, default its package folder),
+    from its config and metrics files."""
+    folder = folder or bundled()[name]
     config = yaml.safe_load((folder / CONFIG_FILE).read_text())
     metrics = json.loads((folder / METRICS_FILE).read_text())
     test = metrics.get("test", {})
@@ -50,11 +51,12 @@ def pretrained_info(name: str) -> ModelInfo:
 
 def list_pretrained(pattern: str = "*") -> list[ModelInfo]:
     """The shipped models whose name matches the glob ``pattern``."""
-    return [pretrained_info(n) for n in bundled() if fnmatch.fnmatchcase(n, pattern)]
+    return [pretrained_info(n, folder) for n, folder in bundled().items() if fnmatch.fnmatchcase(n, pattern)]
 
 
 def pretrained_card(name: str) -> str:
     """The model card of shipped model ``name``, with a header line saying where it comes from."""
-    card = bundled()[name] / CARD_FILE
-    header = f"<!-- {name}: pretrained, shipped with acezoo ({bundled()[name]}) -->\n"
+    folder = bundled()[name]
+    card = folder / CARD_FILE
+    header = f"<!-- {name}: pretrained, shipped with acezoo ({folder}) -->\n"
     return header + (card.read_text() if card.is_file() else "(no model card)\n")
