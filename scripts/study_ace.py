@@ -51,7 +51,7 @@ DYNAMICS: dict[str, list[str]] = {
 DEFAULT_ACE = ("constraints.mode=equality", "model.branch=bounded", *DYNAMICS["nupi"], "constraints.prune_tol=0.02")
 DEFAULT_VS_STRICT = [Contender("strict", ("constraints.mode=strict",)), Contender("bounded-nupi-prune", DEFAULT_ACE)]
 
-BRANCH_PREFIX = {"plain": "", "bounded": "bounded-", "bounded_fixed": "fixed-"}
+BRANCH_PREFIX = {"plain": "", "bounded": "bounded-", "bounded_fixed": "fixed-", "stream": "stream-"}
 
 
 def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fixed")) -> list[Contender]:
@@ -76,6 +76,16 @@ def ace_contenders(branches: tuple[str, ...] = ("plain", "bounded", "bounded_fix
     return out + grid("0")
 
 
+def stream_contenders() -> list[Contender]:
+    """The ``stream`` branch (the ACE authors' EGNO form: the branches read no equivariant
+    feature; EGNN only) with each dynamics, and pruned once feasible."""
+    out = [Contender(f"stream-{dyn}", ("constraints.mode=equality", "model.branch=stream", "constraints.penalty=1.0",
+                                       *dyn_o)) for dyn, dyn_o in DYNAMICS.items()]
+    out.append(Contender("stream-nupi-prune", ("constraints.mode=equality", "model.branch=stream", *DYNAMICS["nupi"],
+                                               "constraints.prune_tol=0.02")))
+    return out
+
+
 def protocol_contenders(dynamics: list[str]) -> list[Contender]:
     """MoCap: strict, equality and resilient under the E(3)-strict protocol (node input |v|) and
     the published one (|v| and the joint's height, EGNO's node features)."""
@@ -87,6 +97,12 @@ def protocol_contenders(dynamics: list[str]) -> list[Contender]:
     for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):  # the N-body winner's dynamics
         out.append(Contender(f"{protocol}-equality-nupi-prune", ("constraints.mode=equality", *extra, *dynamics,
                                                                  *DYNAMICS["nupi"], "constraints.prune_tol=0.02")))
+    for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):  # the authors' EGNO branch
+        stream = (*extra, "model.branch=stream")
+        for mode in ("equality", "resilient"):
+            out.append(Contender(f"{protocol}-{mode}-stream", (f"constraints.mode={mode}", *stream, *DYNAMICS["adam"])))
+        out.append(Contender(f"{protocol}-equality-stream-nupi-prune", ("constraints.mode=equality", *stream,
+                                                                        *DYNAMICS["nupi"], "constraints.prune_tol=0.02")))
     return out
 
 
@@ -103,7 +119,8 @@ def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Conte
 # task -> (base config, shared overrides: budget and protocol, metric scale, unit, contenders)
 TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml",
-              ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", ace_contenders()),
+              ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE",
+              ace_contenders() + stream_contenders()),
     "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml",
                    ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", DEFAULT_VS_STRICT),
     "qm9": ("zoo_configs/egnn_qm9_equality.yaml", ["train.epochs=40"], 1.0, "MAE meV", DEFAULT_VS_STRICT),

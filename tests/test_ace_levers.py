@@ -134,3 +134,31 @@ def test_prune_tol_waits_while_a_gamma_is_large(tmp_path: Path) -> None:
     conf = load_config(ZOO / "egnn_nbody_equality.yaml", [*tiny_overrides(tmp_path, epochs=2), "constraints.prune_tol=1e-6"])
     result = train(conf)
     assert "branches_pruned_at_epoch" not in result.metrics and not any(r.get("pruned") for r in result.history)
+
+
+def test_stream_branch_reads_no_equivariant_feature() -> None:
+    """``branch: stream`` (the authors' EGNO form): the feature branch is a function of the
+    layer-0 inputs only and the coordinate branch of the current positions only, both bounded
+    (batch norm + spectral norm); pruning removes them, and only the EGNN offers it."""
+    from acezoo.archs.egnn import StreamCoordBranch, StreamFeatureBranch
+    from acezoo.compiler import compile_model
+    from acezoo.errors import ConfigError
+
+    conf = load_config(ZOO / "egnn_nbody_equality.yaml", ["model.branch=stream"])
+    model = compile_model(conf).eval()  # eval: no power iteration between the calls compared
+    layer = model.net.layers[1]
+    assert isinstance(layer.h.neq, StreamFeatureBranch) and isinstance(layer.x.neq, StreamCoordBranch)
+    n, g = 6, torch.Generator().manual_seed(0)
+    h, x, v = (torch.randn(n, s, generator=g) for s in (64, 3, 3))
+    raw = torch.randn(n, 1 + 6, generator=g)
+    with torch.no_grad():
+        psi_h = layer.h.neq(h, x, v, None, None, None, raw)
+        assert torch.equal(psi_h, layer.h.neq(h + 1.0, x, v * 2, None, None, None, raw))  # h, v unread
+        psi_x = layer.x.neq(h, x, v, None, None, None, raw)
+        assert torch.equal(psi_x, layer.x.neq(2 * h, x, -v, None, None, None, None))  # x only
+        assert not torch.equal(psi_x, layer.x.neq(h, x + 1.0, v, None, None, None, raw))
+    sn = [k for k in model.state_dict() if "parametrizations" in k]
+    assert sn and all(".neq." in k for k in sn)
+    assert not any("neq" in k for k in model.prune().state_dict())
+    with pytest.raises(ConfigError, match="branch"):
+        load_config(ZOO / "se3t_nbody_equality.yaml", ["model.branch=stream"])

@@ -24,6 +24,9 @@ register_arch(
         "molecule": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False, edge_gate=True),
         "molecule-coords": dict(node_input="atoms", edge_input="none", output="graph", pool="mean", out_channels=2),
         "bounded-branch": dict(branch="bounded"),
+        "stream-branch": dict(branch="stream"),
+        "molecule-stream-branch": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False,
+                                       branch="stream"),
     },
 )(lazy_builder("acezoo.archs.egnn:build_egnn"))
 

@@ -19,7 +19,10 @@ One layer, with ``d_ij = x_i - x_j`` and the edge input ``a_ij`` (e.g. ``q_i q_j
 
 The bracketed updates are the equivariant blocks; ``psi`` are the symmetry-breaking branches
 (an MLP over the features and the raw absolute coordinates and velocities; velocities are zero
-for molecules). Block names are ``layers.<i>.x`` and ``layers.<i>.h``. With ``edge_gate`` the
+for molecules). With ``branch: stream`` (the ACE authors' EGNO form) the branches read no
+equivariant features: ``psi_h = SN(BN(A r_i))`` of the layer-0 inputs ``r_i = [node inputs,
+x_i^0, v_i]`` and ``psi_x = SN(SiLU(BN(SN(BN(B x_i)))))`` of the current positions (``SN``: a
+spectrally normalised linear map, ``BN``: batch norm, ``A, B``: plain linear maps). Block names are ``layers.<i>.x`` and ``layers.<i>.h``. With ``edge_gate`` the
 messages are scaled by an inferred edge weight, ``m_ij <- sigmoid(w . m_ij) m_ij``; with
 ``coord_updates: false`` (the paper's QM9 set-up) positions stay fixed and there are no
 ``layers.<i>.x`` blocks.
@@ -47,13 +50,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from acezoo.archs.specs import EGNNSpec
-from acezoo.nn.bounded import branch_mlp
+from acezoo.nn.bounded import BoundedMLP, branch_mlp
 from acezoo.nn.mlp import MLP
 from acezoo.nn.node_features import read_node_features
 from acezoo.nn.relaxed import Relaxed
 from acezoo.nn.scatter import scatter
 
-__all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "build_egnn"]
+__all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "StreamCoordBranch", "StreamFeatureBranch", "build_egnn"]
 
 
 def _regular_degree(row: torch.Tensor, num_nodes: int) -> int | None:
@@ -169,7 +172,7 @@ class CoordUpdate(nn.Module):
         self.phi_v = MLP([hidden, hidden, 1]) if velocity else None
         self.agg = agg
 
-    def forward(self, h, x, v, m, diff, graph):  # noqa: ANN001 - shared signature of the block
+    def forward(self, h, x, v, m, diff, graph, raw=None):  # noqa: ANN001 - shared signature of the block
         trans = diff * self.phi_x(m)
         agg = EdgeGraph.of(graph, x.shape[0]).aggregate(trans, self.agg)
         return agg if self.phi_v is None else agg + self.phi_v(h) * v
@@ -182,7 +185,7 @@ class FeatureUpdate(nn.Module):
         super().__init__()
         self.phi_h = MLP([2 * hidden, hidden, hidden])
 
-    def forward(self, h, x, v, m, diff, graph):  # noqa: ANN001
+    def forward(self, h, x, v, m, diff, graph, raw=None):  # noqa: ANN001
         agg = EdgeGraph.of(graph, h.shape[0]).sum(m)
         return self.phi_h(torch.cat([h, agg], dim=-1))
 
@@ -195,8 +198,43 @@ class AbsoluteBranch(nn.Module):
         super().__init__()
         self.mlp = branch_mlp(kind, [hidden + 6, branch_hidden, out])
 
-    def forward(self, h, x, v, m, diff, graph):  # noqa: ANN001
+    def forward(self, h, x, v, m, diff, graph, raw=None):  # noqa: ANN001
         return self.mlp(torch.cat([h, x, v], dim=-1))
+
+
+class StreamFeatureBranch(nn.Module):
+    """``stream`` feature branch: ``SN(BN(A r_i))`` of the layer-0 inputs ``r_i = [node inputs,
+    x_i^0, v_i]`` (the ACE authors' EGNO form; it reads no equivariant feature)."""
+
+    def __init__(self, raw: int, branch_hidden: int, out: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(raw, branch_hidden)
+        self.mlp = BoundedMLP([branch_hidden, out])
+
+    def forward(self, h, x, v, m, diff, graph, raw=None):  # noqa: ANN001
+        if raw is None:
+            raise ValueError("the stream branch needs the layer-0 inputs `raw`")
+        return self.mlp(self.inp(raw))
+
+
+class StreamCoordBranch(nn.Module):
+    """``stream`` coordinate branch: ``SN(SiLU(BN(SN(BN(B x_i)))))`` of the current absolute
+    positions (the ACE authors' EGNO form)."""
+
+    def __init__(self, branch_hidden: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(3, 3)
+        self.mlp = BoundedMLP([3, branch_hidden, 3])
+
+    def forward(self, h, x, v, m, diff, graph, raw=None):  # noqa: ANN001
+        return self.mlp(self.inp(x))
+
+
+def _branches(kind: str, hidden: int, branch_hidden: int, raw: int) -> tuple[nn.Module, nn.Module]:
+    """The (coordinate, feature) symmetry-breaking branches of one layer."""
+    if kind == "stream":
+        return StreamCoordBranch(branch_hidden), StreamFeatureBranch(raw, branch_hidden, hidden)
+    return AbsoluteBranch(hidden, branch_hidden, 3, kind), AbsoluteBranch(hidden, branch_hidden, hidden, kind)
 
 
 class EGNNLayer(nn.Module):
@@ -212,13 +250,14 @@ class EGNNLayer(nn.Module):
         coord_updates: bool = True,
         edge_gate: bool = False,
         branch: str = "plain",
+        raw_width: int = 0,
     ) -> None:
         super().__init__()
         self.phi_e = MLP([2 * hidden + 1 + edge_dim, hidden, hidden], last_act=True)
         self.gate = nn.Sequential(nn.Linear(hidden, 1), nn.Sigmoid()) if edge_gate else None
-        self.x = (Relaxed(CoordUpdate(hidden, agg, velocity), AbsoluteBranch(hidden, branch_hidden, 3, branch))
-                  if coord_updates else None)
-        self.h = Relaxed(FeatureUpdate(hidden), AbsoluteBranch(hidden, branch_hidden, hidden, branch))
+        psi_x, psi_h = _branches(branch, hidden, branch_hidden, raw_width)
+        self.x = Relaxed(CoordUpdate(hidden, agg, velocity), psi_x) if coord_updates else None
+        self.h = Relaxed(FeatureUpdate(hidden), psi_h)
 
     def messages(self, h: torch.Tensor, radial: torch.Tensor, edge_attr: torch.Tensor | None,
                  graph: EdgeGraph) -> torch.Tensor:
@@ -243,13 +282,14 @@ class EGNNLayer(nn.Module):
         return m
 
     def forward(self, h, x, v, edge_index, edge_attr, graph: EdgeGraph | None = None,  # noqa: ANN001
-                update_features: bool = True):
+                update_features: bool = True, raw: torch.Tensor | None = None):
         """One layer; returns ``(h_new, x_new)``.
 
         ``edge_attr``: ``(E, edge_dim)`` or None; ``graph``: the :class:`EdgeGraph` of
         ``edge_index`` when the caller built it (once for all layers), else built here. With
         ``update_features=False`` the feature update is skipped and ``h`` returned as is (for a
-        last layer whose features nobody reads).
+        last layer whose features nobody reads). ``raw``: the layer-0 inputs that a ``stream``
+        feature branch reads (other branches ignore it).
         """
         graph = EdgeGraph(edge_index, h.shape[0]) if graph is None else graph
         diff = graph.differences(x)
@@ -257,8 +297,8 @@ class EGNNLayer(nn.Module):
         m = self.messages(h, radial, None if edge_attr is None else graph.edges(edge_attr), graph)
         if self.gate is not None:
             m = m * self.gate(m)
-        x_new = x if self.x is None else x + self.x(h, x, v, m, diff, graph)
-        h_new = h + self.h(h, x, v, m, diff, graph) if update_features else h
+        x_new = x if self.x is None else x + self.x(h, x, v, m, diff, graph, raw)
+        h_new = h + self.h(h, x, v, m, diff, graph, raw) if update_features else h
         return h_new, x_new
 
 
@@ -295,7 +335,7 @@ class EGNN(nn.Module):
         edge_width = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
         self.layers = nn.ModuleList(
             EGNNLayer(spec.hidden, spec.branch_hidden, edge_width, spec.coord_agg, spec.node_input == "velocity",
-                      spec.coord_updates, spec.edge_gate, spec.branch)
+                      spec.coord_updates, spec.edge_gate, spec.branch, raw_width=width_in + 6)
             for _ in range(spec.layers)
         )
         self.readout = GraphReadout(spec.hidden, spec.out_channels, spec.pool) if spec.output == "graph" else None
@@ -325,12 +365,14 @@ class EGNN(nn.Module):
         graph = EdgeGraph(batch.edge_index, batch.pos.shape[0])
         edge_attr = self.edge_inputs(batch, graph)
         h, x = self.embed(node), batch.pos
+        # the layer-0 inputs of the stream branches (not needed once they are pruned)
+        raw = torch.cat([node, x, v], dim=-1) if self.spec.branch == "stream" else None
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             # positions out: the last layer's feature update is never read; skip it when that is
             # exact (no batch-norm / spectral-norm state it would update in training)
             features = i < last or self.readout is not None or (self.training and not _stateless(layer.h))
-            h, x = layer(h, x, v, batch.edge_index, edge_attr, graph, update_features=features)
+            h, x = layer(h, x, v, batch.edge_index, edge_attr, graph, update_features=features, raw=raw)
         if self.readout is None:
             return x
         nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(

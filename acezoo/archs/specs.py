@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from acezoo.config.base import ArchSpec
-from acezoo.config.fields import BRANCH_DESCRIPTION, BranchKind, node_features_field
+from acezoo.config.fields import (BRANCH_DESCRIPTION, EGNN_BRANCH_DESCRIPTION, BranchKind, EGNNBranchKind,
+                                  node_features_field)
 
 __all__ = ["EGNNSpec", "GCNNSpec", "SE3TransformerSpec"]
 
@@ -22,7 +23,7 @@ class EGNNSpec(ArchSpec):
     hidden: int = Field(64, ge=1, description="Width of node features and messages.")
     layers: int = Field(4, ge=1, description="Number of EGNN layers.")
     branch_hidden: int = Field(64, ge=1, description="Width of the symmetry-breaking branch MLPs.")
-    branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION)
+    branch: EGNNBranchKind = Field("plain", description=EGNN_BRANCH_DESCRIPTION)
     node_features: list[str] = node_features_field()
     coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
     edge_input: Literal["charge_product", "edge_attr", "none"] = Field(

@@ -5,7 +5,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-__all__ = ["BranchKind", "BRANCH_KINDS", "BRANCH_DESCRIPTION", "node_features_field"]
+__all__ = ["BranchKind", "BRANCH_KINDS", "BRANCH_DESCRIPTION", "EGNNBranchKind", "EGNN_BRANCH_DESCRIPTION",
+           "node_features_field"]
 
 BranchKind = Literal["plain", "bounded", "bounded_fixed"]
 BRANCH_KINDS: tuple[str, ...] = ("plain", "bounded", "bounded_fixed")
@@ -15,6 +16,15 @@ BRANCH_DESCRIPTION = (
     "matrices cannot grow; the ACE authors' EGNO/SchNet branch) or `bounded_fixed` (the same without "
     "batch-norm affine parameters and biases: a fixed output scale, so gamma alone sets the size of the "
     "symmetry breaking)."
+)
+
+EGNNBranchKind = Literal["plain", "bounded", "bounded_fixed", "stream"]
+EGNN_BRANCH_DESCRIPTION = BRANCH_DESCRIPTION + (
+    " EGNN only, `stream`: the ACE authors' EGNO branch form, a separate stream that does not read the "
+    "equivariant features: the feature branch of each layer is a batch norm and a spectrally normalised "
+    "linear map of a linear map of the raw node inputs, absolute positions and velocities; the coordinate "
+    "branch is batch norm, spectral-normalised linear, SiLU, batch norm, spectral-normalised linear of a "
+    "linear map of the layer's current absolute positions."
 )
 
 
