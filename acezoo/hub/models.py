@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from acezoo.errors import AcezooError, CheckpointError
 from acezoo.hub import offline, store
-from acezoo.hub.info import ModelInfo
+from acezoo.hub.info import ModelInfo, info_from_tags
 from acezoo.hub.pretrained import PRETRAINED_ALIAS, bundled, pretrained_card, pretrained_dir, pretrained_info
 from acezoo.hub.pretrained import list_pretrained
 from acezoo.paths import data_home
@@ -69,14 +69,7 @@ def _sha256(path: Path) -> str:
 
 
 def _info(mv: Any) -> ModelInfo:
-    t = mv.tags or {}
-    num = lambda k: float(t[k]) if k in t else float("nan")  # noqa: E731
-    return ModelInfo(
-        name=mv.name, version=int(mv.version), aliases=list(getattr(mv, "aliases", []) or []),
-        arch=t.get("acezoo.arch", ""), dataset=t.get("acezoo.dataset", ""), mode=t.get("acezoo.mode", ""),
-        metric=t.get("acezoo.metric", ""), test_pruned=num("acezoo.test_pruned"), test_full=num("acezoo.test_full"),
-        params=int(t.get("acezoo.params", 0)), run_id=mv.run_id or "",
-    )
+    return info_from_tags(mv.name, int(mv.version), getattr(mv, "aliases", []) or [], mv.tags or {}, mv.run_id or "")
 
 
 def _is_missing(exc: Exception) -> bool:
