@@ -29,9 +29,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:  # imported when a store is read (loading a shipped model needs no sqlite3)
+    import sqlite3
 
 __all__ = ["Resolved", "resolve", "sqlite_path"]
 
@@ -105,6 +108,8 @@ def resolve(uri: str, name: str, alias: str | None = None) -> Resolved | None:
     path = sqlite_path(uri)
     if path is None or _workspaces_on() or (alias is not None and _RESERVED_ALIAS.match(alias)):
         return None
+    import sqlite3
+
     try:
         con = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=TIMEOUT_S, isolation_level=None)
     except Exception as exc:  # noqa: BLE001 - missing file, no permission: MLflow decides
