@@ -63,6 +63,13 @@ def _load_run(path: Path) -> tuple[Any, Any]:
     return load_run(path)
 
 
+def _pruned_in_place(model: Any) -> nn.Module:
+    """``model.prune()`` without the copy: the network of a model just loaded, which nobody else holds."""
+    from acezoo.compiler import strip_relaxed
+
+    return strip_relaxed(model.net)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -288,7 +295,7 @@ def load(
         else:
             offline.remember(uri, spec, dataclasses.asdict(info), latest=parsed[1:] == (None, None))
     config, model = _load_run(folder)
-    net: nn.Module = model if full else model.prune()
+    net: nn.Module = model if full else _pruned_in_place(model)
     net = net.to(device).eval()
     net.acezoo_info = info  # type: ignore[assignment]
     net.acezoo_config = config  # type: ignore[assignment]
