@@ -6,16 +6,20 @@ on every command alike), the wall time of a fresh process for:
 
 - ``acezoo --help``, ``acezoo list``, ``acezoo list --pretrained``, ``acezoo info NAME``;
 - ``python -c "import acezoo; acezoo.load(NAME)"`` (a shipped model, by its bare name);
-- the same model registered into the local registry as ``bench-egnn``, loaded once before:
-  ``acezoo.load("bench-egnn/VERSION")`` (a version never changes, so its local copy answers)
-  and ``acezoo.load("bench-egnn")`` (the latest version: the registry, MLflow, is asked);
+- the same model registered into the local registry as ``bench-egnn`` with the alias ``bench``,
+  loaded once before: ``acezoo.load("bench-egnn/VERSION")`` (a version never changes, so its
+  local copy answers), ``acezoo.load("bench-egnn")`` (the latest version) and
+  ``acezoo.load("bench-egnn@bench")`` (an alias): the embedded SQLite store says which version
+  those mean (read directly, without MLflow), and the local copy answers;
 - ``python -c "import torch"``: the floor that any command which builds a model pays;
 - ``python -c "pass"``: the interpreter's own start-up.
 
 The first round warms the disk cache and is not counted. It prints the median and the
 interquartile range per command, the target (1.5 s), and which heavy modules each command
-imported (MLflow, e3nn, torch_geometric, torch), checked in a separate process. Nothing is
-asserted; the exit code is 0.
+imported (MLflow, e3nn, torch_geometric, torch), checked in a separate process, and whether
+Python's bytecode cache was on (``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``: every
+process compiles acezoo's modules again: up to about 0.1 s more per command that loads a model).
+Nothing is asserted; the exit code is 0.
 
     ACEZOO_HOME=/tmp/acehome python scripts/bench_hub.py
     python scripts/bench_hub.py --repeats 15 --json hub.json
@@ -23,22 +27,29 @@ asserted; the exit code is 0.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 TARGET_S = 1.5
 HEAVY = ("mlflow", "e3nn", "torch_geometric", "torch")
 
 
 def register_bench_model(name: str) -> int:
-    """Register shipped model ``name`` as ``bench-egnn`` (idempotent) and load it once; its version."""
+    """Register shipped model ``name`` as ``bench-egnn@bench`` (idempotent) and load it once; its version.
+
+    The latest version and the alias are loaded once too, so that their local copies exist
+    even when ``bench-egnn`` has other versions in this registry."""
     code = ("import acezoo\nfrom acezoo.hub.pretrained import bundled\n"
-            f"v = acezoo.register(bundled()[{name!r}], 'bench-egnn').version\n"
-            "acezoo.load(f'bench-egnn/{v}')\nprint(v)\n")
+            f"v = acezoo.register(bundled()[{name!r}], 'bench-egnn', alias='bench').version\n"
+            "for spec in (f'bench-egnn/{v}', 'bench-egnn', 'bench-egnn@bench'):\n"
+            "    acezoo.load(spec)\n"
+            "print(v)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -46,14 +57,19 @@ def register_bench_model(name: str) -> int:
 def commands(name: str, version: int) -> dict[str, list[str]]:
     """Label -> argv of every timed command."""
     py, cli = sys.executable, [sys.executable, "-m", "acezoo"]
+
+    def load(spec: str) -> list[str]:
+        return [py, "-c", f"import acezoo; acezoo.load({spec!r})"]
+
     return {
         "acezoo --help": [*cli, "--help"],
         "acezoo list": [*cli, "list"],
         "acezoo list --pretrained": [*cli, "list", "--pretrained"],
         f"acezoo info {name}": [*cli, "info", name],
-        f"acezoo.load({name!r})": [py, "-c", f"import acezoo; acezoo.load({name!r})"],
-        f"acezoo.load('bench-egnn/{version}') (registered, cached)": [py, "-c", f"import acezoo; acezoo.load('bench-egnn/{version}')"],
-        "acezoo.load('bench-egnn') (registered, latest)": [py, "-c", "import acezoo; acezoo.load('bench-egnn')"],
+        f"acezoo.load({name!r})": load(name),
+        f"acezoo.load('bench-egnn/{version}') (registered, cached)": load(f"bench-egnn/{version}"),
+        "acezoo.load('bench-egnn') (registered, latest)": load("bench-egnn"),
+        "acezoo.load('bench-egnn@bench') (registered, alias)": load("bench-egnn@bench"),
         "import torch (floor)": [py, "-c", "import torch"],
         "python (start-up)": [py, "-c", "pass"],
     }
@@ -78,6 +94,17 @@ def heavy_imports(argv: list[str]) -> list[str]:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ""
     return [m for m in last.split(",") if m in HEAVY]
+
+
+def bytecode_cache() -> str:
+    """Whether the timed processes read acezoo's modules from Python's bytecode cache."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return "on"
+    spec = importlib.util.find_spec("acezoo")
+    package = Path(spec.origin).parent if spec and spec.origin else None
+    if package is not None and any((package / "__pycache__").glob("__init__.*.pyc")):
+        return "read, not written (PYTHONDONTWRITEBYTECODE)"
+    return "off (PYTHONDONTWRITEBYTECODE is set and acezoo has no __pycache__: compiled in every process)"
 
 
 def time_once(argv: list[str]) -> float:
@@ -107,7 +134,8 @@ def main() -> int:
         print(f"\rround {rnd}/{args.repeats}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"fresh processes, {args.repeats} rounds after a warm-up; {os.cpu_count()} CPUs, load average {load:.2f}")
+    print(f"fresh processes, {args.repeats} rounds after a warm-up; {os.cpu_count()} CPUs, load average {load:.2f}; "
+          f"bytecode cache {bytecode_cache()}")
     print(f"| command | median (s) | IQR (s) | target {TARGET_S} s | imports of {', '.join(HEAVY)} |")
     print("|---|---|---|---|---|")
     rows = {}
@@ -121,7 +149,7 @@ def main() -> int:
         rows[label] = {"samples": xs, "median": med, "heavy_imports": heavy}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"load_average": load, "rows": rows}, f, indent=1)
+            json.dump({"load_average": load, "bytecode_cache": bytecode_cache(), "rows": rows}, f, indent=1)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Each command runs in a fresh interpreter, which then reports the heavy modules it imported:
 listing and model cards need neither torch nor MLflow, e3nn or torch_geometric; loading a
-shipped EGNN needs torch but none of the others.
+shipped EGNN needs torch but none of the others, and so does loading a registered version
+loaded before, by ``NAME/VERSION``, ``NAME`` or ``NAME@ALIAS`` (the embedded SQLite store is
+read directly), which must still follow a new version, a moved alias and a deleted version.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 
 from acezoo.registry import LazyBuilder, get_arch, lazy_builder, register_arch
 
-HEAVY = ("torch", "mlflow", "e3nn", "torch_geometric", "omegaconf")
+HEAVY = ("torch", "mlflow", "sqlalchemy", "e3nn", "torch_geometric", "omegaconf")
 
 
 def _imported_after(code: str) -> set[str]:
@@ -39,7 +41,7 @@ def test_import_acezoo_is_light() -> None:
 
 def test_loading_a_shipped_egnn_imports_torch_only() -> None:
     got = _imported_after("import acezoo\nm = acezoo.load('egnn-nbody-ace')\nassert not m.training")
-    assert "torch" in got and not got & {"mlflow", "e3nn", "torch_geometric", "omegaconf"}
+    assert "torch" in got and not got & {"mlflow", "sqlalchemy", "e3nn", "torch_geometric", "omegaconf"}
 
 
 def test_a_lazy_builder_is_imported_on_first_call() -> None:
@@ -88,3 +90,79 @@ def test_a_registered_version_loaded_before_loads_without_mlflow(tmp_path, monke
     got = _imported_after(code)
     assert "mlflow" not in got, got
     assert os.environ["ACEZOO_HOME"] == str(tmp_path) and first.acezoo_info.version == info.version
+
+
+@pytest.fixture
+def own_registry(tmp_path, monkeypatch) -> str:
+    """A fresh data home with its embedded SQLite store; the store's URI."""
+    from acezoo.hub import store
+
+    monkeypatch.setenv("ACEZOO_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return store.tracking_uri()
+
+
+def _mlflow_forbidden(monkeypatch) -> None:
+    """Make any use of MLflow by ``acezoo.load`` fail the test."""
+    from acezoo.hub import models
+
+    def forbidden(*_: object, **__: object) -> None:
+        raise AssertionError("acezoo.load asked MLflow")
+
+    monkeypatch.setattr(models.store, "client", forbidden)
+
+
+def test_latest_and_alias_loaded_before_load_without_mlflow(own_registry) -> None:
+    """NAME and NAME@ALIAS of a version loaded before: the SQLite store is read without MLflow or SQLAlchemy."""
+    import acezoo
+    from acezoo.hub.pretrained import bundled
+
+    v = acezoo.register(bundled()["egnn-nbody-ace"], "quick-egnn", alias="champion").version
+    acezoo.load("quick-egnn")  # asks MLflow, keeps the local copy
+    code = ("import acezoo\n"
+            "for spec in ('quick-egnn', 'quick-egnn@champion'):\n"
+            "    info = acezoo.load(spec).acezoo_info\n"
+            f"    assert (info.version, info.aliases, info.arch) == ({v}, ['champion'], 'egnn'), info\n")
+    got = _imported_after(code)
+    assert "torch" in got and not got & {"mlflow", "sqlalchemy", "e3nn", "torch_geometric"}, got
+
+
+def test_latest_and_alias_follow_new_moved_and_deleted_versions(own_registry, monkeypatch) -> None:
+    """Never a stale answer: a new latest version, a moved alias and a deleted version are followed."""
+    import acezoo
+    from acezoo.hub import quick_resolve, store
+    from acezoo.hub.models import UnknownModel
+    from acezoo.hub.pretrained import bundled
+
+    name, shipped = "moving-egnn", bundled()
+    v1 = acezoo.register(shipped["egnn-nbody-ace"], name, alias="champion").version
+    assert acezoo.load(name).acezoo_info.version == v1  # MLflow's answer; v1 is now kept locally
+    v2 = acezoo.register(shipped["egnn-nbody-strict"], name).version  # other weights: a new version
+    assert v2 == v1 + 1
+    assert acezoo.load(name).acezoo_info.version == v2  # not kept locally yet: MLflow is asked
+    with monkeypatch.context() as m:
+        m.setattr(quick_resolve, "resolve", lambda *_: None)
+        slow = {spec: acezoo.load(spec).acezoo_info for spec in (name, f"{name}@champion")}
+
+    with monkeypatch.context() as m:
+        _mlflow_forbidden(m)
+        fast = {spec: acezoo.load(spec).acezoo_info for spec in (name, f"{name}@champion")}
+        assert fast == slow, (fast, slow)  # the same info as MLflow's, aliases and tags included
+        assert (fast[name].version, fast[name].aliases) == (v2, [])
+        assert (fast[f"{name}@champion"].version, fast[f"{name}@champion"].aliases) == (v1, ["champion"])
+
+    acezoo.register(shipped["egnn-nbody-strict"], name, alias="champion")  # moves the alias to v2
+    with monkeypatch.context() as m:
+        _mlflow_forbidden(m)
+        moved = acezoo.load(f"{name}@champion")
+        assert (moved.acezoo_info.version, moved.acezoo_info.aliases) == (v2, ["champion"])
+        assert acezoo.load(name).acezoo_info.aliases == ["champion"]
+        assert moved.acezoo_config.constraints.mode == "strict"  # egnn-nbody-strict's files, not v1's
+
+    store.client(own_registry).delete_model_version(name, str(v2))  # deletes its alias too
+    with monkeypatch.context() as m:
+        _mlflow_forbidden(m)
+        info = acezoo.load(name).acezoo_info
+        assert (info.version, info.aliases) == (v1, [])
+    with pytest.raises(UnknownModel, match="has no alias 'champion'"):  # MLflow says so, as before
+        acezoo.load(f"{name}@champion")

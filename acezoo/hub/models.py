@@ -5,6 +5,9 @@ A registered version stores the checkpoint directory (config, safetensors weight
 model card) as the artifacts of an MLflow run; loading downloads it once into
 ``<data home>/models/NAME/VERSION/``, validates the config against the current schema,
 rebuilds the model through the compiler and loads the weights (never unpickling anything).
+A version loaded before loads from that copy without MLflow: ``NAME/VERSION`` always (a version
+never changes), ``NAME`` and ``NAME@ALIAS`` when the registry is the embedded SQLite store, whose
+file says which version they mean now (:mod:`acezoo.hub.quick_resolve`); otherwise MLflow is asked.
 
 The pretrained models shipped with acezoo (``acezoo/pretrained/``) load by their bare name
 straight from the package (:mod:`acezoo.hub.pretrained`: no registry, no MLflow), so
@@ -29,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acezoo.errors import AcezooError, CheckpointError
-from acezoo.hub import offline, store
-from acezoo.hub.info import ModelInfo
+from acezoo.hub import offline, quick_resolve, store
+from acezoo.hub.info import ModelInfo, info_from_tags
 from acezoo.hub.pretrained import PRETRAINED_ALIAS, bundled, pretrained_card, pretrained_dir, pretrained_info
 from acezoo.hub.pretrained import list_pretrained
 from acezoo.paths import data_home
@@ -60,6 +63,13 @@ def _load_run(path: Path) -> tuple[Any, Any]:
     return load_run(path)
 
 
+def _pruned_in_place(model: Any) -> nn.Module:
+    """``model.prune()`` without the copy: the network of a model just loaded, which nobody else holds."""
+    from acezoo.compiler import strip_relaxed
+
+    return strip_relaxed(model.net)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -69,14 +79,7 @@ def _sha256(path: Path) -> str:
 
 
 def _info(mv: Any) -> ModelInfo:
-    t = mv.tags or {}
-    num = lambda k: float(t[k]) if k in t else float("nan")  # noqa: E731
-    return ModelInfo(
-        name=mv.name, version=int(mv.version), aliases=list(getattr(mv, "aliases", []) or []),
-        arch=t.get("acezoo.arch", ""), dataset=t.get("acezoo.dataset", ""), mode=t.get("acezoo.mode", ""),
-        metric=t.get("acezoo.metric", ""), test_pruned=num("acezoo.test_pruned"), test_full=num("acezoo.test_full"),
-        params=int(t.get("acezoo.params", 0)), run_id=mv.run_id or "",
-    )
+    return info_from_tags(mv.name, int(mv.version), getattr(mv, "aliases", []) or [], mv.tags or {}, mv.run_id or "")
 
 
 def _is_missing(exc: Exception) -> bool:
@@ -237,6 +240,23 @@ def _local_copy(client: Any, mv: Any) -> Path:
     return target
 
 
+def _quick_local_copy(uri: str, parsed: tuple[str, str | None, int | None]) -> tuple[Path, ModelInfo] | None:
+    """``NAME`` or ``NAME@ALIAS`` without MLflow: the version the SQLite store names now, if loaded before.
+
+    The version, its aliases and its tags come from the store (:mod:`acezoo.hub.quick_resolve`),
+    the files from the local copy of that version; the copy must come from the same registered
+    run. Anything else (another kind of store, a version never loaded) is None: ask MLflow.
+    """
+    name, alias, version = parsed
+    if version is not None:
+        return None
+    found = quick_resolve.resolve(uri, name, alias)
+    cached = offline.cached_version(uri, name, found.version) if found is not None else None
+    if found is None or cached is None or cached[1].get("run_id") != found.run_id:
+        return None
+    return cached[0], info_from_tags(name, found.version, found.aliases, found.tags, found.run_id)
+
+
 @offline.reports_outages
 def load(
     spec: str,
@@ -259,6 +279,9 @@ def load(
         folder, info = shipped[spec], pretrained_info(spec, shipped[spec])
     elif cached is not None:  # NAME/VERSION loaded before from this registry: versions never change
         folder, info = cached[0], ModelInfo(**cached[1])
+    elif (quick := _quick_local_copy(uri, parsed)) is not None:  # NAME, NAME@ALIAS: read from the SQLite store
+        folder, info = quick
+        offline.remember(uri, spec, dataclasses.asdict(info), latest=parsed[1] is None)
     else:
         try:
             client = store.client(uri)
@@ -272,7 +295,7 @@ def load(
         else:
             offline.remember(uri, spec, dataclasses.asdict(info), latest=parsed[1:] == (None, None))
     config, model = _load_run(folder)
-    net: nn.Module = model if full else model.prune()
+    net: nn.Module = model if full else _pruned_in_place(model)
     net = net.to(device).eval()
     net.acezoo_info = info  # type: ignore[assignment]
     net.acezoo_config = config  # type: ignore[assignment]

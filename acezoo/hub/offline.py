@@ -116,7 +116,9 @@ def cached_version(uri: str, name: str, version: int) -> tuple[Path, dict[str, A
 
     A registered version never changes (its artifacts are fixed when it is created), so this
     copy is as good as the registry's: ``load("NAME/VERSION")`` uses it without asking the
-    registry. ``NAME`` and ``NAME@ALIAS`` can move, so they always ask."""
+    registry (the info, aliases included, is as recorded when it was last loaded from there).
+    ``NAME`` and ``NAME@ALIAS`` can move, so they always ask which version they mean (the SQLite
+    store's file directly, :mod:`acezoo.hub.quick_resolve`, else MLflow) before using a copy."""
     index = _read(name)
     info = index.get("versions", {}).get(str(version)) if index.get("registry") == uri else None
     folder = data_home() / "models" / name / str(version)
