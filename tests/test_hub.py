@@ -17,6 +17,7 @@ import acezoo
 from acezoo.errors import CheckpointError
 from acezoo.hub.models import UnknownModel
 from acezoo.symmetry import get_symmetry
+from acezoo.training.checkpoint import load_run
 
 from conftest import ZOO, copy_run, tiny_overrides
 
@@ -60,6 +61,37 @@ def test_register_is_idempotent_and_versions_grow(trained, tmp_path: Path) -> No
     assert acezoo.load("idem-egnn").acezoo_info.version == second.version  # latest
     assert acezoo.load("idem-egnn@best").acezoo_info.version == first.version
     assert [i.name for i in acezoo.list_models("idem-*")] == ["idem-egnn"]
+
+
+def _in_fresh_process(code: str) -> str:
+    """Run ``code`` in a new interpreter (its own MLflow store handles); its stdout."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_a_recreated_store_never_serves_the_old_local_copy(trained, tmp_path: Path) -> None:
+    """Version numbers restart when a store is deleted and created again; the local copy of the
+    old ``NAME/1`` (another run, other weights) must not be served for the new ``NAME/1``."""
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    other = tmp_path / "other"
+    config = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", [*tiny_overrides(tmp_path, epochs=1), "seed=11"])
+    acezoo.train(config, run_dir=other)
+    probe = ("import acezoo, torch\nfrom acezoo.symmetry import get_symmetry\n"
+             "x = get_symmetry('e3_points').example_input(torch.Generator().manual_seed(0), torch.float32)\n"
+             "with torch.no_grad():\n"
+             "    for ref in {refs!r}:\n"
+             f"        print(ref, acezoo.load(ref, tracking_uri={uri!r})(x).sum().item())\n")
+    register = f"import acezoo\nprint(acezoo.register({{run!r}}, 're-egnn', tracking_uri={uri!r}).version)\n"
+    assert _in_fresh_process(register.format(run=str(trained.run_dir))).split() == ["1"]
+    old = _in_fresh_process(probe.format(refs=["re-egnn/1"])).split()[1]  # now a local copy of version 1
+    (tmp_path / "store.db").unlink()  # the store is recreated: version 1 is now another run
+    assert _in_fresh_process(register.format(run=str(other))).split() == ["1"]
+    with torch.no_grad():
+        expected = load_run(other)[1].eval().prune()(_x()).sum().item()
+    got = _in_fresh_process(probe.format(refs=["re-egnn/1", "re-egnn", "re-egnn/1"])).split()
+    assert float(old) != pytest.approx(expected, rel=1e-5)
+    assert [float(v) for v in got[1::2]] == pytest.approx([expected] * 3, rel=1e-6), got
 
 
 def test_unknown_names_suggest_the_closest(trained) -> None:

@@ -220,16 +220,21 @@ def _resolve(client: Any, uri: str, spec: str) -> Any:
 
 
 def _local_copy(client: Any, mv: Any) -> Path:
+    """``<data home>/models/NAME/VERSION/``, downloaded unless a copy with the registered weights
+    (the version's SHA-256 tag) is there already. A copy whose weights differ (another registry's
+    version of the same number, e.g. after the store was recreated) is replaced."""
     target = data_home() / "models" / mv.name / str(mv.version)
-    if (target / WEIGHTS_FILE).is_file():
+    expected = (mv.tags or {}).get("acezoo.sha256")
+    if (target / WEIGHTS_FILE).is_file() and (not expected or _sha256(target / WEIGHTS_FILE) == expected):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{mv.version}-"))
     try:
         got = Path(client.download_artifacts(mv.run_id, "checkpoint", str(tmp)))
-        expected = (mv.tags or {}).get("acezoo.sha256")
         if expected and _sha256(got / WEIGHTS_FILE) != expected:
             raise CheckpointError(f"{mv.name}/{mv.version}: downloaded weights do not match the registered SHA-256")
+        if target.exists():  # a stale copy: move it aside, then put the new one in its place
+            os.replace(target, tmp / "stale")
         try:
             os.replace(got, target)
         except OSError:  # another process put it there first
@@ -274,6 +279,8 @@ def load(
     parsed = _parse(spec)
     uri = store.tracking_uri(tracking_uri)
     cached = offline.cached_version(uri, parsed[0], parsed[2]) if parsed[2] is not None else None
+    if cached is not None and quick_resolve.run_id(uri, parsed[0], parsed[2]) not in (None, cached[1].get("run_id")):
+        cached = None  # the SQLite store now has another run under that number (it was recreated): ask it
     shipped = bundled()
     if spec in shipped:  # a shipped model by its bare name: read from the package, no registry
         folder, info = shipped[spec], pretrained_info(spec, shipped[spec])

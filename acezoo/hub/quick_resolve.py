@@ -30,13 +30,15 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 from urllib.parse import quote
 
 if TYPE_CHECKING:  # imported when a store is read (loading a shipped model needs no sqlite3)
     import sqlite3
 
-__all__ = ["Resolved", "resolve", "sqlite_path"]
+__all__ = ["Resolved", "resolve", "run_id", "sqlite_path"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +105,10 @@ def _read(con: sqlite3.Connection, name: str, alias: str | None) -> Resolved | N
     return Resolved(version=version, run_id=found[0] or "", aliases=aliases, tags=tags)
 
 
-def resolve(uri: str, name: str, alias: str | None = None) -> Resolved | None:
-    """The version ``name`` (latest) or ``name@alias`` means in the registry at ``uri``, or None (ask MLflow)."""
+def _query(uri: str, read: Callable[[sqlite3.Connection], T]) -> T | None:
+    """``read(connection)`` in one read transaction on the SQLite store at ``uri``, or None (ask MLflow)."""
     path = sqlite_path(uri)
-    if path is None or _workspaces_on() or (alias is not None and _RESERVED_ALIAS.match(alias)):
+    if path is None or _workspaces_on():
         return None
     import sqlite3
 
@@ -117,9 +119,27 @@ def resolve(uri: str, name: str, alias: str | None = None) -> Resolved | None:
         return None
     try:
         con.execute("BEGIN")
-        return _read(con, name, alias) if _schema_known(con) else None
+        return read(con) if _schema_known(con) else None
     except Exception as exc:  # noqa: BLE001 - locked, damaged, not a database: MLflow decides
         logger.debug("quick resolve of %s skipped: %s", uri, exc)
         return None
     finally:
         con.close()
+
+
+def resolve(uri: str, name: str, alias: str | None = None) -> Resolved | None:
+    """The version ``name`` (latest) or ``name@alias`` means in the registry at ``uri``, or None (ask MLflow)."""
+    if alias is not None and _RESERVED_ALIAS.match(alias):
+        return None
+    return _query(uri, lambda con: _read(con, name, alias))
+
+
+def run_id(uri: str, name: str, version: int) -> str | None:
+    """The run behind live version ``name/version`` of the SQLite store at ``uri``; ``""`` if the
+    store has no such live version; None if the store cannot say (not SQLite, locked, ...)."""
+    def read(con: sqlite3.Connection) -> str:
+        row = con.execute("SELECT run_id FROM model_versions WHERE workspace = ? AND name = ? AND version = ? "
+                          "AND current_stage != ?", (WORKSPACE, name, version, DELETED)).fetchone()
+        return (row[0] or "") if row is not None else ""
+
+    return _query(uri, read)
