@@ -52,6 +52,8 @@ ZOO: dict[str, ZooModel] = {
     "egnn-nbody-field-resilient": ZooModel("egnn_nbody_field_resilient", NBODY),
     "egnn-mocap-resilient": ZooModel("egnn_mocap_resilient", (*MOCAP, "model.node_features=[height]")),
     "egnn-mocap-strict": ZooModel("egnn_mocap_strict", (*MOCAP, "model.node_features=[height]")),
+    # E(3) protocol (|v| only): the pruned model is exactly E(3)-equivariant (ACE study: beats strict there)
+    "egnn-mocap-ace": ZooModel("egnn_mocap_equality", MOCAP),
     "egnn-qm9-strict": ZooModel("egnn_qm9_strict", QM9),
     "egnn-qm9-ace": ZooModel("egnn_qm9_equality", QM9),
     # seed 0 of the SE(3)-Transformer ACE study (`study_ace.py se3t-nbody`), whose strict contender is
