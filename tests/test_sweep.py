@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,25 @@ def test_claims_are_exclusive_and_stale_claims_are_taken_over(tmp_path: Path) ->
     (claims / "b.pid").write_text(dead.stdout.strip())
     assert _claim(claims, "b")
     assert (claims / "b.pid").read_text() == str(os.getpid())
+
+
+def test_workers_racing_for_the_same_runs_never_both_win(tmp_path: Path) -> None:
+    """Workers started together claim the runs in the same order; each run gets one owner.
+    (A claim file that was visible before its pid was written once let a second worker read it
+    as stale, take it over and train the same run into the same directory.)"""
+    claims, go = tmp_path / "claims", tmp_path / "go"
+    code = ("import sys, time, pathlib\nfrom acezoo.training.sweep import _claim\n"
+            "claims, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])\n"
+            "while not go.exists():\n    time.sleep(0.001)\n"
+            "won = [k for k in range(200) if _claim(claims, f'run{k}')]\n"
+            "time.sleep(1.0)\n"  # stay alive: a live owner's claim must hold
+            "print(' '.join(map(str, won)))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(claims), str(go)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    time.sleep(3.0)  # every worker imported and waiting
+    go.touch()
+    won = [int(k) for p in procs for k in p.communicate(timeout=120)[0].split()]
+    assert sorted(won) == list(range(200)), "a run was claimed twice or not at all"
 
 
 def test_an_interrupted_run_resumes_exactly(tmp_path: Path) -> None:

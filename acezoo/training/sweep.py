@@ -90,25 +90,51 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _claim(claims: Path, key: str) -> bool:
-    """Take the exclusive claim on ``key``; a claim whose process is gone is taken over."""
+    """Take the exclusive claim on ``key``; a claim whose process is gone is taken over.
+
+    The claim file appears with its owner's pid already in it (written to a private file, then
+    hard-linked into place, which fails if the claim exists): a competing worker never reads an
+    empty claim and mistakes it for a stale one.
+    """
     claims.mkdir(parents=True, exist_ok=True)
     path = claims / f"{key}.pid"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
+    mine = claims / f".{key}.{os.getpid()}.tmp"
+    mine.write_text(str(os.getpid()))
+    try:
+        for _ in range(2):
             try:
-                pid = int(path.read_text() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _pid_alive(pid):
-                return False
-            path.unlink(missing_ok=True)  # stale: its worker is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
-    return False
+                os.link(mine, path)
+                return True
+            except FileExistsError:
+                try:
+                    pid = int(path.read_text() or "0")
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _pid_alive(pid):
+                    return False
+                _remove_stale(path, pid)  # its worker is gone
+        return False
+    finally:
+        mine.unlink(missing_ok=True)
+
+
+def _remove_stale(path: Path, pid: int) -> None:
+    """Remove the claim ``path`` of dead worker ``pid``, unless another worker has replaced it."""
+    stale = path.with_name(f".{path.name}.{os.getpid()}.stale")
+    try:
+        os.rename(path, stale)  # atomic: exactly one competing worker moves the dead claim away
+    except FileNotFoundError:
+        return
+    try:
+        if int(stale.read_text() or "0") != pid:  # a live claim was moved by mistake: put it back
+            try:
+                os.link(stale, path)
+            except FileExistsError:
+                pass
+    except (OSError, ValueError):
+        pass
+    finally:
+        stale.unlink(missing_ok=True)
 
 
 def _record(contender: Contender, seed: int, result: Any, wall: float) -> dict[str, Any]:
