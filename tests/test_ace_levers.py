@@ -160,5 +160,9 @@ def test_stream_branch_reads_no_equivariant_feature() -> None:
     sn = [k for k in model.state_dict() if "parametrizations" in k]
     assert sn and all(".neq." in k for k in sn)
     assert not any("neq" in k for k in model.prune().state_dict())
+    assert model.net._stream_branch_active()  # the layer-0 inputs are gathered only while a branch reads them
+    assert not model.prune()._stream_branch_active()
+    with model.equivariant_only():
+        assert not model.net._stream_branch_active()
     with pytest.raises(ConfigError, match="branch"):
         load_config(ZOO / "se3t_nbody_equality.yaml", ["model.branch=stream"])

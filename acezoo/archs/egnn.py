@@ -22,7 +22,8 @@ The bracketed updates are the equivariant blocks; ``psi`` are the symmetry-break
 for molecules). With ``branch: stream`` (the ACE authors' EGNO form) the branches read no
 equivariant features: ``psi_h = SN(BN(A r_i))`` of the layer-0 inputs ``r_i = [node inputs,
 x_i^0, v_i]`` and ``psi_x = SN(SiLU(BN(SN(BN(B x_i)))))`` of the current positions (``SN``: a
-spectrally normalised linear map, ``BN``: batch norm, ``A, B``: plain linear maps). Block names are ``layers.<i>.x`` and ``layers.<i>.h``. With ``edge_gate`` the
+spectrally normalised linear map, ``BN``: batch norm, ``A, B``: plain linear maps). Block
+names are ``layers.<i>.x`` and ``layers.<i>.h``. With ``edge_gate`` the
 messages are scaled by an inferred edge weight, ``m_ij <- sigmoid(w . m_ij) m_ij``; with
 ``coord_updates: false`` (the paper's QM9 set-up) positions stay fixed and there are no
 ``layers.<i>.x`` blocks.
@@ -360,13 +361,19 @@ class EGNN(nn.Module):
             return batch.edge_attr
         return None
 
+    def _stream_branch_active(self) -> bool:
+        """Whether a ``stream`` feature branch will be evaluated (it reads the layer-0 inputs)."""
+        return self.spec.branch == "stream" and any(
+            isinstance(layer.h, Relaxed) and not layer.h.equivariant_only for layer in self.layers)
+
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
         node, v = self.node_inputs(batch)
         graph = EdgeGraph(batch.edge_index, batch.pos.shape[0])
         edge_attr = self.edge_inputs(batch, graph)
         h, x = self.embed(node), batch.pos
-        # the layer-0 inputs of the stream branches (not needed once they are pruned)
-        raw = torch.cat([node, x, v], dim=-1) if self.spec.branch == "stream" else None
+        # the layer-0 inputs of the stream feature branches, only while one of them runs (not once
+        # pruned, nor in equivariant-only mode)
+        raw = torch.cat([node, x, v], dim=-1) if self._stream_branch_active() else None
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             # positions out: the last layer's feature update is never read; skip it when that is
