@@ -20,6 +20,12 @@ equivariant-only and full) and, after the warm-up epoch, their training losses. 
 alternate which implementation runs first; the table gives medians over the rounds and the
 ratio to the original.
 
+``compiled`` (``--no-compiled`` skips it) is the current code with ``train.compile=true``
+(``torch.compile``, inductor: training and validation compiled; it needs a C++ compiler, and the
+warm-up epoch pays the compilation); its outputs and gradients are compared with eager ones on
+the same weights. ``--allocator default`` runs every row with the C library's malloc thresholds
+instead of ``train.keep_freed_memory`` (run the script once with each to compare).
+
 The original trainer built its primal Adam unfused (about ten small ops per parameter tensor);
 the current one uses ``fused=True`` (one kernel, the same update to float round-off), so the
 ``original`` row rebuilds its engine with the unfused Adam.
@@ -63,6 +69,7 @@ from acezoo.training.trainer import _Trainer, build_data
 ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
 IMPLS = ("original", "current")
 LABELS = {"original": "original EGNN code", "current": "current EGNN code",
+          "compiled": "current, train.compile",
           "reference": "authors' EGNN_vel, bare Adam"}
 
 
@@ -250,9 +257,10 @@ class AuthorsRun:
 
 
 # -- the runs ----------------------------------------------------------------------------------
-def make_trainer(mode: str, data: Any, out: Path) -> _Trainer:
+def make_trainer(mode: str, data: Any, out: Path, compiled: bool = False, keep_memory: bool = True) -> _Trainer:
     overrides = ["train.num_threads=1", "train.tracking=false", "train.progress=false", "train.epochs=1000",
-                 "train.device=cpu"]
+                 "train.device=cpu", f"train.compile={str(compiled).lower()}",
+                 f"train.keep_freed_memory={str(keep_memory).lower()}"]
     if mode == "equality":  # the recipe the speed target was set on: plain branch (no batch statistics, whose
         # stateful power iterations would make the same-weights checks differ), Adam dynamics, no pruning
         overrides += ["model.branch=plain", "constraints.dual_optimizer=adam", "constraints.gamma_lr=null",
@@ -301,6 +309,30 @@ def gradient_difference(trainer: _Trainer) -> float:
     return max(float((a - b).abs().max()) for a, b in zip(*grads))
 
 
+def compiled_differences(trainer: _Trainer) -> dict[str, float]:
+    """Max |compiled - eager| of the outputs on 500 validation graphs and of one training batch's
+    gradients, same weights (``trainer.forward`` is the compiled model, ``trainer.model`` eager)."""
+    model = trainer.model
+    out: dict[str, float] = {}
+    val = collate(trainer.data.val, torch.arange(min(500, len(trainer.data.val))))
+    model.eval()
+    settings = [("equivariant-only", True)] + ([("full", False)] if model.relaxed_blocks() else [])
+    with torch.no_grad():
+        for label, eq_only in settings:
+            with model.equivariant_only(eq_only):
+                out[label] = float((trainer.forward(val) - model(val)).abs().max())
+    model.train()
+    batch = collate(trainer.data.train, torch.arange(100))
+    grads = []
+    for net in (trainer.forward, model):
+        model.zero_grad()
+        trainer.data.task.loss(net(batch), batch).backward()
+        grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()])
+    model.zero_grad()
+    out["gradients"] = max(float((a - b).abs().max()) for a, b in zip(*grads))
+    return out
+
+
 def timed(fn: Any) -> float:
     t0 = time.perf_counter()
     fn()
@@ -308,14 +340,17 @@ def timed(fn: Any) -> float:
 
 
 def bench_mode(mode: str, data: Any, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    names = list(IMPLS)
-    trainers = {impl: make_trainer(mode, data, out / f"{mode}-{impl}") for impl in names}
+    names = list(IMPLS) + (["compiled"] if args.compiled else [])
+    keep = args.allocator == "keep"
+    trainers = {impl: make_trainer(mode, data, out / f"{mode}-{impl}", impl == "compiled", keep) for impl in names}
     use_unfused_adam(trainers["original"])
     first = trainers["original"]
-    same_init = all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(),
-                                                      trainers["current"].model.state_dict().values()))
+    same_init = all(torch.equal(a, b) for t in trainers.values()
+                    for a, b in zip(first.model.state_dict().values(), t.model.state_dict().values()))
     checks: dict[str, Any] = {"same initial weights": same_init, "output max abs diff": output_difference(first),
                               "gradient max abs diff": gradient_difference(first)}
+    if "compiled" in trainers:
+        checks["compiled"] = compiled_differences(trainers["compiled"])
     authors = AuthorsRun(first) if args.reference and mode == "strict" else None
     # warm-up epoch (not timed); the trainers see the same batches from the same weights
     losses = {}
@@ -325,6 +360,8 @@ def bench_mode(mode: str, data: Any, args: argparse.Namespace, out: Path) -> dic
             trainer.validate()
     checks["first-epoch train loss"] = losses
     checks["first-epoch loss rel diff"] = abs(losses["original"] - losses["current"]) / abs(losses["original"])
+    if "compiled" in losses:
+        checks["first-epoch loss rel diff, compiled"] = abs(losses["compiled"] - losses["current"]) / abs(losses["current"])
     if authors is not None:
         authors.epoch()
         authors.validate()
@@ -359,6 +396,10 @@ def print_mode(mode: str, result: dict[str, Any]) -> None:
     o, c = med["original"], med["current"]
     print(f"  ratios current / original: train epoch {c['epoch'] / o['epoch']:.3f}, "
           f"validation {c['validate'] / o['validate']:.3f}, total {c['total'] / o['total']:.3f}")
+    if "compiled" in med:
+        k = med["compiled"]
+        print(f"  ratios compiled / original: train epoch {k['epoch'] / o['epoch']:.3f}, "
+              f"validation {k['validate'] / o['validate']:.3f}, total {k['total'] / o['total']:.3f}")
     if "reference" in med:
         print(f"  current strict / authors' EGNN_vel: train epoch {c['epoch'] / med['reference']['epoch']:.3f}, "
               f"validation {c['validate'] / med['reference']['validate']:.3f}, "
@@ -367,9 +408,14 @@ def print_mode(mode: str, result: dict[str, Any]) -> None:
     diffs = ", ".join(f"{k} {v:.2e}" for k, v in ch["output max abs diff"].items())
     print(f"  same weights -> outputs, max |original - current|: {diffs}")
     print(f"  same weights -> gradients of one batch, max |original - current|: {ch['gradient max abs diff']:.2e}")
+    if "compiled" in ch:
+        diffs = ", ".join(f"{k} {v:.2e}" for k, v in ch["compiled"].items())
+        print(f"  same weights, compiled vs eager current, max abs difference: {diffs}")
     losses = ch["first-epoch train loss"]
     print(f"  first epoch from the same seed: train loss original {losses['original']:.6g}, current "
-          f"{losses['current']:.6g} (relative difference {ch['first-epoch loss rel diff']:.1e})")
+          f"{losses['current']:.6g} (relative difference {ch['first-epoch loss rel diff']:.1e})"
+          + (f", compiled {losses['compiled']:.6g} (relative to current {ch['first-epoch loss rel diff, compiled']:.1e})"
+             if "compiled" in losses else ""))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -378,6 +424,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per implementation (after one warm-up)")
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the authors' EGNN_vel row (strict table)")
+    ap.add_argument("--no-compiled", dest="compiled", action="store_false",
+                    help="skip the `train.compile` row (it needs a C++ compiler and compiles for about a minute)")
+    ap.add_argument("--allocator", choices=["keep", "default"], default="keep",
+                    help="keep: the trainer's default `train.keep_freed_memory` (glibc keeps freed memory); "
+                    "default: the C library's own thresholds, for every row (run the script once with each)")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
     return ap.parse_args(argv)
 
@@ -387,12 +438,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     print("acezoo epoch benchmark: EGNN (hidden 64, 4 layers) on charged N-body, 1 thread, CPU")
     print("  " + ", ".join(f"{k} {v}" for k, v in environment(torch.device("cpu")).items()))
+    print(f"  allocator: {'train.keep_freed_memory (glibc keeps freed memory)' if args.allocator == 'keep' else 'C library defaults'}")
     config = load_config(ZOO / "egnn_nbody_strict.yaml")
     t0 = time.perf_counter()
     data = build_data(config)
     print(f"  data: {len(data.train)}/{len(data.val)}/{len(data.test)} graphs (built or loaded in "
           f"{time.perf_counter() - t0:.1f} s); {args.rounds} rounds, order alternating")
-    report: dict[str, Any] = {"environment": environment(torch.device("cpu")), "rounds": args.rounds, "modes": {}}
+    report: dict[str, Any] = {"environment": environment(torch.device("cpu")), "rounds": args.rounds,
+                              "allocator": args.allocator, "modes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
             result = bench_mode(mode, data, args, Path(tmp))

@@ -337,3 +337,23 @@ def test_state_dict_keys_are_those_of_the_original_layout() -> None:
         expected |= {f"net.layers.0.{p}.weight", f"net.layers.0.{p}.bias"}
     expected |= {"net.layers.0.x.eq.phi_x.2.weight", "net.layers.0.x.gamma", "net.layers.0.h.gamma"}
     assert keys == expected
+
+
+@pytest.mark.parametrize("kind", ["fully connected", "irregular"])
+def test_torch_compile_traces_the_forward_in_one_piece_after_the_layout_check(kind: str) -> None:
+    """``train.compile`` traces the whole forward pass: the only graph break is the exact check
+    of the regular layout (a data-dependent bool; none where the edge count already rules it
+    out); the general layout's mean has none (it counts with ``index_add``, not ``bincount``,
+    whose output size depends on the data)."""
+    model = build(0, "equality").train()
+    batch = fully_connected_batch() if kind == "fully connected" else irregular_batch()
+    torch._dynamo.reset()
+    try:
+        explanation = torch._dynamo.explain(model)(batch)
+    finally:
+        torch._dynamo.reset()
+    # dynamo reports the one break once per enclosing frame it tried (forward, EdgeGraph, the check)
+    where = [(b.user_stack[-1].name, str(b.reason).splitlines()[0]) for b in explanation.break_reasons]
+    assert all(name == "_regular_degree" for name, _ in where), where
+    if kind == "fully connected":
+        assert where  # the check ran (and broke the graph) here

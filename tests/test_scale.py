@@ -79,3 +79,34 @@ def test_other_architectures_train_on_cuda_with_amp(tmp_path: Path, config: str)
                  "data.n_train=60", "data.n_val=20", "data.n_test=20", "train.device=cuda", "train.amp=true", *small]
     result = acezoo.train(acezoo.load_config(ZOO / config, overrides))
     assert result.metrics["equivariance_error"]["pruned"] < 1e-3
+
+
+def test_compiled_validation_matches_eager(tmp_path: Path) -> None:
+    """With ``train.compile`` the validation runs through the compiled model too: the same
+    validation losses and equivariance errors as eager (the ``eager`` backend: same kernels)."""
+    eager = _train(tmp_path / "a")
+    compiled = _train(tmp_path / "b", "train.compile=true", "train.compile_backend=eager")
+    for key, value in eager.history[-1].items():
+        if key.startswith(("val_", "equivariance_error")):
+            assert compiled.history[-1][key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+
+
+def test_keep_freed_memory_is_set_once_where_the_c_library_is_glibc() -> None:
+    import platform
+
+    from acezoo.training.allocator import keep_freed_memory
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc
+    assert keep_freed_memory() is glibc  # idempotent
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_trainer_keeps_freed_memory_unless_told_not_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           keep: bool) -> None:
+    import acezoo.training.trainer as trainer_module
+
+    calls: list[bool] = []
+    monkeypatch.setattr(trainer_module, "keep_freed_memory", lambda: calls.append(True) or True)
+    _train(tmp_path, f"train.keep_freed_memory={str(keep).lower()}")
+    assert calls == ([True] if keep else [])

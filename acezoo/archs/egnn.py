@@ -149,8 +149,9 @@ class EdgeGraph:
         if self.degree is not None:
             return e.mean(1)
         if self._count is None or self._count.dtype != e.dtype:
-            count = torch.bincount(self.row, minlength=self.num_nodes).clamp(min=1)
-            self._count = count.to(e.dtype)
+            # index_add, not bincount: no data-dependent output size, so torch.compile traces it
+            ones = torch.ones_like(self.row, dtype=e.dtype)
+            self._count = e.new_zeros(self.num_nodes).index_add_(0, self.row, ones).clamp_(min=1)
         return self.sum(e) / self._count.view(-1, *([1] * (e.dim() - 1)))
 
     def aggregate(self, e: torch.Tensor, reduce: str) -> torch.Tensor:

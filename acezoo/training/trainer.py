@@ -42,6 +42,7 @@ from acezoo.hub.tracking import RunTracker, check_server
 from acezoo.io.tree import load_tree, save_tree
 from acezoo.symmetry import equivariance_error, symmetry_for
 from acezoo.training import checkpoint as ckpt
+from acezoo.training.allocator import keep_freed_memory
 from acezoo.training.batches import collate, epoch_indices
 from acezoo.training.device import resolve_device
 from acezoo.training.distributed import DistContext, init_from_env, shard
@@ -153,6 +154,8 @@ class _Trainer:
         self.device = resolve_device(tc.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
+        if tc.keep_freed_memory and self.device.type == "cpu":
+            keep_freed_memory()
         self.progress = (tc.progress if progress is None else progress) and self.dist.is_main
         _seed_everything(config.seed)
         if tc.deterministic:
@@ -342,11 +345,13 @@ class _Trainer:
     def validate(self) -> dict[str, Any]:
         task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
         self.model.eval()
+        net = self.forward  # the compiled model with `train.compile` (the same weights)
         with self.model.equivariant_only():
-            val_eq = evaluate(self.model, self.data.val, task, dev, bs)
-        val_full = evaluate(self.model, self.data.val, task, dev, bs) if self.model.relaxed_blocks() else val_eq
+            val_eq = evaluate(net, self.data.val, task, dev, bs)
+        val_full = evaluate(net, self.data.val, task, dev, bs) if self.model.relaxed_blocks() else val_eq
         gen = torch.Generator().manual_seed(1234)
-        eq_err = equivariance_error(self.model, self.eq_batch, self.symmetry, gen)
+        with torch.no_grad():
+            eq_err = equivariance_error(net, self.eq_batch, self.symmetry, gen)
         record: dict[str, Any] = {}
         record.update({f"val_eq_{k}": v for k, v in val_eq.items()})
         record.update({f"val_full_{k}": v for k, v in val_full.items()})
