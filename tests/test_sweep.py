@@ -114,3 +114,8 @@ def test_the_winner_is_chosen_among_contenders_selected_like_the_baseline(tmp_pa
     pen.write_text(json.dumps(record))
     assert summarise(sweep.out)[1] == "eq"
     assert summarise(sweep.out, baseline=None)[1] == "pen"
+    strict = Path(sweep.out) / "results" / "strict-s0.json"
+    record = json.loads(strict.read_text())
+    record["best_val"] = -2.0  # lowest of all, but a strict run is no ACE contender (e.g. MoCap's per-protocol strict)
+    strict.write_text(json.dumps(record))
+    assert summarise(sweep.out, baseline=None)[1] == "pen"
