@@ -86,6 +86,14 @@ def stream_contenders() -> list[Contender]:
     return out
 
 
+def initial_distance_contenders() -> list[Contender]:
+    """The EGNN authors' N-body edge input, ``[q_i q_j, |x_i^0 - x_j^0|^2]``
+    (``model.initial_distance=true``), for strict and for the default ACE recipe."""
+    extra = "model.initial_distance=true"
+    return [Contender("dist0-strict", ("constraints.mode=strict", extra)),
+            Contender("dist0-bounded-nupi-prune", (*DEFAULT_ACE, extra))]
+
+
 def protocol_contenders(dynamics: list[str]) -> list[Contender]:
     """MoCap: strict, equality and resilient under the E(3)-strict protocol (node input |v|) and
     the published one (|v| and the joint's height, EGNO's node features)."""
@@ -120,7 +128,7 @@ def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Conte
 TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml",
               ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE",
-              ace_contenders() + stream_contenders()),
+              ace_contenders() + stream_contenders() + initial_distance_contenders()),
     "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml",
                    ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", DEFAULT_VS_STRICT),
     "qm9": ("zoo_configs/egnn_qm9_equality.yaml", ["train.epochs=40"], 1.0, "MAE meV", DEFAULT_VS_STRICT),

@@ -69,6 +69,9 @@ def reference_forward(net: EGNN, batch) -> torch.Tensor:  # noqa: ANN001
     row, col = batch.edge_index
     edge_attr = {"charge_product": lambda: batch.charge[row] * batch.charge[col],
                  "edge_attr": lambda: batch.edge_attr, "none": lambda: None}[net.spec.edge_input]()
+    if net.spec.initial_distance:  # the EGNN authors' N-body edge input: [q_i q_j, |x_i^0 - x_j^0|^2]
+        dist0 = ((batch.pos[row] - batch.pos[col]) ** 2).sum(-1, keepdim=True)
+        edge_attr = dist0 if edge_attr is None else torch.cat([edge_attr, dist0], dim=-1)
     h, x = net.embed(node), batch.pos
     for layer in net.layers:
         h, x = reference_layer(layer, h, x, v, batch.edge_index, edge_attr)
@@ -172,6 +175,10 @@ CASES = {
     "dynamics, charge feature, sum aggregation": dict(charge_feature=True, coord_agg="sum"),
     "dynamics, edge_attr": dict(edge_input="edge_attr", edge_dim=2),
     "dynamics, no edge input, edge gate": dict(edge_input="none", edge_gate=True),
+    "dynamics, charge_product and initial distance": dict(initial_distance=True),
+    "dynamics, edge_attr and initial distance": dict(edge_input="edge_attr", edge_dim=2, initial_distance=True),
+    "molecule, initial distance only": dict(node_input="atoms", edge_input="none", output="graph",
+                                            coord_updates=False, initial_distance=True),
     "molecule": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False, edge_gate=True),
     "molecule with coordinates, edge_attr": dict(node_input="atoms", edge_input="edge_attr", edge_dim=1,
                                                  output="graph", pool="mean", out_channels=2),

@@ -25,6 +25,8 @@ register_arch(
         "molecule-coords": dict(node_input="atoms", edge_input="none", output="graph", pool="mean", out_channels=2),
         "bounded-branch": dict(branch="bounded"),
         "stream-branch": dict(branch="stream"),
+        "initial-distance": dict(initial_distance=True, branch="bounded"),
+        "molecule-initial-distance": dict(node_input="atoms", edge_input="none", output="graph", initial_distance=True),
         "molecule-stream-branch": dict(node_input="atoms", edge_input="none", output="graph", coord_updates=False,
                                        branch="stream"),
     },

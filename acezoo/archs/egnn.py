@@ -335,6 +335,7 @@ class EGNN(nn.Module):
             width_in = 1 + int(spec.charge_feature) + len(spec.node_features)
         self.embed = nn.Linear(width_in, spec.hidden)
         edge_width = {"charge_product": 1, "edge_attr": spec.edge_dim, "none": 0}[spec.edge_input]
+        edge_width += int(spec.initial_distance)
         self.layers = nn.ModuleList(
             EGNNLayer(spec.hidden, spec.branch_hidden, edge_width, spec.coord_agg, spec.node_input == "velocity",
                       spec.coord_updates, spec.edge_gate, spec.branch, raw_width=width_in + 6)
@@ -354,13 +355,21 @@ class EGNN(nn.Module):
         return (torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]), v
 
     def edge_inputs(self, batch, graph: EdgeGraph | None = None) -> torch.Tensor | None:  # noqa: ANN001
-        """The edge input ``a_ij``, ``(E, edge_dim)`` (``q_i q_j`` or ``batch.edge_attr``), or None."""
+        """The edge input ``a_ij``, ``(E, width)``: ``q_i q_j`` or ``batch.edge_attr`` (or nothing), then
+        ``|x_i^0 - x_j^0|^2`` of the input positions with ``initial_distance``; None if empty."""
+        parts: list[torch.Tensor] = []
+        if self.spec.edge_input == "charge_product" or self.spec.initial_distance:
+            graph = EdgeGraph(batch.edge_index, batch.pos.shape[0]) if graph is None else graph
         if self.spec.edge_input == "charge_product":
-            graph = EdgeGraph(batch.edge_index, batch.charge.shape[0]) if graph is None else graph
-            return graph.flat(graph.mul_receivers(graph.senders(batch.charge), batch.charge))
-        if self.spec.edge_input == "edge_attr":
-            return batch.edge_attr
-        return None
+            parts.append(graph.flat(graph.mul_receivers(graph.senders(batch.charge), batch.charge)))
+        elif self.spec.edge_input == "edge_attr":
+            parts.append(batch.edge_attr)
+        if self.spec.initial_distance:
+            diff = graph.differences(batch.pos)
+            parts.append(graph.flat((diff * diff).sum(-1, keepdim=True)).to(batch.pos.dtype))
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else torch.cat([p.to(parts[-1].dtype) for p in parts], dim=-1)
 
     def _stream_branch_active(self) -> bool:
         """Whether a ``stream`` feature branch will be evaluated (it reads the layer-0 inputs)."""
