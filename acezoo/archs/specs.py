@@ -132,12 +132,6 @@ class SE3TransformerSpec(ArchSpec):
         "set's `batch.edge_attr`; needs `graph: data`) or `none`.",
     )
     edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
-    initial_distance: bool = Field(
-        False,
-        description="Append |x_i - x_j|^2 of the *input* positions to every layer's edge input (invariant). "
-        "The EGNN authors' N-body model does this (`main_nbody.py`: edge input [q_i q_j, |x_i^0 - x_j^0|^2]); "
-        "without it only the first layer sees the input distances.",
-    )
     charge_feature: bool = Field(False, description="Also feed each node's charge q_i as a 0e input feature.")
     node_input: Literal["velocity", "atoms"] = Field(
         "velocity",
