@@ -60,6 +60,7 @@ from acezoo.nn.scatter import scatter
 __all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "StreamCoordBranch", "StreamFeatureBranch", "build_egnn"]
 
 
+@torch.compiler.disable  # a data-dependent bool: run eagerly under torch.compile (one quiet graph break)
 def _regular_degree(row: torch.Tensor, num_nodes: int) -> int | None:
     """``d`` when ``row`` is ``0 (d times), 1 (d times), ..., num_nodes - 1 (d times)``, else None."""
     edges = row.numel()
