@@ -295,18 +295,30 @@ def output_difference(trainer: _Trainer) -> dict[str, float]:
     return out
 
 
+def _gradients(trainer: _Trainer, forward: Any, batch: Any) -> list[torch.Tensor]:
+    """The gradients of ``loss(forward(batch))`` w.r.t. every parameter of ``trainer.model`` (zeros
+    where none), left cleared on the model."""
+    model = trainer.model
+    model.zero_grad()
+    trainer.data.task.loss(forward(batch), batch).backward()
+    grads = [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
+    model.zero_grad()
+    return grads
+
+
+def _max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    return max(float((x - y).abs().max()) for x, y in zip(a, b))
+
+
 def gradient_difference(trainer: _Trainer) -> float:
     """Max |original - current| over the gradients of one training batch's loss, same weights."""
     model = trainer.model.train()
     batch = collate(trainer.data.train, torch.arange(100))
     grads = []
     for impl in IMPLS:
-        model.zero_grad()
         with implementation(impl):
-            trainer.data.task.loss(model(batch), batch).backward()
-        grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()])
-    model.zero_grad()
-    return max(float((a - b).abs().max()) for a, b in zip(*grads))
+            grads.append(_gradients(trainer, model, batch))
+    return _max_difference(*grads)
 
 
 def compiled_differences(trainer: _Trainer) -> dict[str, float]:
@@ -323,13 +335,7 @@ def compiled_differences(trainer: _Trainer) -> dict[str, float]:
                 out[label] = float((trainer.forward(val) - model(val)).abs().max())
     model.train()
     batch = collate(trainer.data.train, torch.arange(100))
-    grads = []
-    for net in (trainer.forward, model):
-        model.zero_grad()
-        trainer.data.task.loss(net(batch), batch).backward()
-        grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in model.parameters()])
-    model.zero_grad()
-    out["gradients"] = max(float((a - b).abs().max()) for a, b in zip(*grads))
+    out["gradients"] = _max_difference(_gradients(trainer, trainer.forward, batch), _gradients(trainer, model, batch))
     return out
 
 

@@ -367,10 +367,10 @@ class EGNN(nn.Module):
             parts.append(batch.edge_attr)
         if self.spec.initial_distance:
             diff = graph.differences(batch.pos)
-            parts.append(graph.flat((diff * diff).sum(-1, keepdim=True)).to(batch.pos.dtype))
+            parts.append(graph.flat((diff * diff).sum(-1, keepdim=True)))
         if not parts:
             return None
-        return parts[0] if len(parts) == 1 else torch.cat([p.to(parts[-1].dtype) for p in parts], dim=-1)
+        return parts[0] if len(parts) == 1 else torch.cat([p.to(batch.pos.dtype) for p in parts], dim=-1)
 
     def _stream_branch_active(self) -> bool:
         """Whether a ``stream`` feature branch will be evaluated (it reads the layer-0 inputs)."""

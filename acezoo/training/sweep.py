@@ -267,8 +267,8 @@ def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[
               only: Sequence[str] = ()) -> tuple[str, str | None]:
     """A markdown table of the sweep in ``out`` and the winning contender.
 
-    The winner is the ACE contender (not ``baseline``, nor any run in strict mode: a sweep with
-    several protocols has one strict contender per protocol) with the lowest mean best
+    The winner is the ACE contender (not ``baseline``, nor any contender whose runs hold no gamma,
+    i.e. strict ones: a sweep with several protocols has one per protocol) with the lowest mean best
     validation value among those with every seed finished and selected on the same validation
     loss as the baseline (e.g. the equivariant model's; a contender selected on its full model
     is not comparable): validation data only.
@@ -298,7 +298,9 @@ def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[
             f"{statistics.mean(r['best_epoch'] for r in rs):.0f} | {statistics.mean(r['wall_s'] for r in rs):.0f} | "
             f"{'-' if gam is None else f'{gam:.3g}'} |")
     same_rule = selected_on.get(baseline) if baseline else None
-    strict = {c.name for c in sweep.contenders if "constraints.mode=strict" in c.overrides}  # no ACE run to pick
+    # strict contenders (no gamma in any run; a diverged run may stop before it records gammas)
+    strict = {c.name for c in sweep.contenders
+              if all(not r["gammas"] and not r.get("diverged") for r in runs if r["contender"] == c.name)}
     candidates = {k: v for k, v in means.items() if k != baseline and k not in strict and math.isfinite(v)
                   and (same_rule is None or selected_on.get(k) == same_rule)}
     winner = min(candidates, key=candidates.__getitem__) if candidates else None
