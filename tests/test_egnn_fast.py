@@ -54,7 +54,11 @@ def reference_layer(layer, h, x, v, edge_index, edge_attr):  # noqa: ANN001, ANN
     x_new = x
     if layer.x is not None:
         eq = layer.x.eq if isinstance(layer.x, Relaxed) else layer.x
-        upd = _aggregate(diff * eq.phi_x(m), row, n, eq.agg)
+        trans = diff * eq.phi_x(m)
+        if eq.clamp is not None:  # the norm cap, written out: t * min(1, c / |t|)
+            norm = trans.norm(dim=-1, keepdim=True)
+            trans = trans * torch.minimum(torch.ones_like(norm), eq.clamp / norm)
+        upd = _aggregate(trans, row, n, eq.agg)
         if eq.phi_v is not None:
             upd = upd + eq.phi_v(h) * v
         x_new = x + _relaxed(layer.x, upd, h, x, v)
@@ -176,6 +180,7 @@ CASES = {
     "dynamics, edge_attr": dict(edge_input="edge_attr", edge_dim=2),
     "dynamics, no edge input, edge gate": dict(edge_input="none", edge_gate=True),
     "dynamics, charge_product and initial distance": dict(initial_distance=True),
+    "dynamics, coordinate messages capped": dict(coord_clamp=1e-4),
     "dynamics, edge_attr and initial distance": dict(edge_input="edge_attr", edge_dim=2, initial_distance=True),
     "molecule, initial distance only": dict(node_input="atoms", edge_input="none", output="graph",
                                             coord_updates=False, initial_distance=True),

@@ -26,7 +26,9 @@ spectrally normalised linear map, ``BN``: batch norm, ``A, B``: plain linear map
 names are ``layers.<i>.x`` and ``layers.<i>.h``. With ``edge_gate`` the
 messages are scaled by an inferred edge weight, ``m_ij <- sigmoid(w . m_ij) m_ij``; with
 ``coord_updates: false`` (the paper's QM9 set-up) positions stay fixed and there are no
-``layers.<i>.x`` blocks.
+``layers.<i>.x`` blocks. With ``coord_clamp: c`` each coordinate message ``d_ij phi_x(m_ij)`` is
+scaled by ``min(1, c / |d_ij phi_x(m_ij)|)`` (a norm cap: equivariant, unlike the EGNN authors'
+per-component clamp to +-100).
 
 Implementation (the same maths and parameters as the formulas above, cheaper at these sizes):
 
@@ -164,19 +166,30 @@ class EdgeGraph:
         raise ValueError(f"unknown aggregation {reduce!r}; allowed: sum, mean")
 
 
-class CoordUpdate(nn.Module):
-    """Equivariant position update ``mean_j d_ij phi_x(m_ij) + phi_v(h_i) v_i``."""
+def clamp_norm(t: torch.Tensor, cap: float) -> torch.Tensor:
+    """``t * min(1, cap / |t|)`` per vector (last dim): norms capped at ``cap``, directions kept
+    (so it commutes with rotations and reflections, unlike a per-component clamp)."""
+    norm = t.norm(dim=-1, keepdim=True)
+    return t * (cap / norm.clamp(min=cap))
 
-    def __init__(self, hidden: int, agg: str, velocity: bool = True) -> None:
+
+class CoordUpdate(nn.Module):
+    """Equivariant position update ``mean_j d_ij phi_x(m_ij) + phi_v(h_i) v_i``; with ``clamp``
+    each message ``d_ij phi_x(m_ij)`` has its norm capped at ``clamp`` first."""
+
+    def __init__(self, hidden: int, agg: str, velocity: bool = True, clamp: float | None = None) -> None:
         super().__init__()
         last = nn.Linear(hidden, 1, bias=False)
         nn.init.xavier_uniform_(last.weight, gain=0.001)
         self.phi_x = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), last)
         self.phi_v = MLP([hidden, hidden, 1]) if velocity else None
         self.agg = agg
+        self.clamp = clamp
 
     def forward(self, h, x, v, m, diff, graph, raw=None):  # noqa: ANN001 - shared signature of the block
         trans = diff * self.phi_x(m)
+        if self.clamp is not None:
+            trans = clamp_norm(trans, self.clamp)
         agg = EdgeGraph.of(graph, x.shape[0]).aggregate(trans, self.agg)
         return agg if self.phi_v is None else agg + self.phi_v(h) * v
 
@@ -254,12 +267,13 @@ class EGNNLayer(nn.Module):
         edge_gate: bool = False,
         branch: str = "plain",
         raw_width: int = 0,
+        coord_clamp: float | None = None,
     ) -> None:
         super().__init__()
         self.phi_e = MLP([2 * hidden + 1 + edge_dim, hidden, hidden], last_act=True)
         self.gate = nn.Sequential(nn.Linear(hidden, 1), nn.Sigmoid()) if edge_gate else None
         psi_x, psi_h = _branches(branch, hidden, branch_hidden, raw_width)
-        self.x = Relaxed(CoordUpdate(hidden, agg, velocity), psi_x) if coord_updates else None
+        self.x = Relaxed(CoordUpdate(hidden, agg, velocity, coord_clamp), psi_x) if coord_updates else None
         self.h = Relaxed(FeatureUpdate(hidden), psi_h)
 
     def messages(self, h: torch.Tensor, radial: torch.Tensor, edge_attr: torch.Tensor | None,
@@ -339,7 +353,8 @@ class EGNN(nn.Module):
         edge_width += int(spec.initial_distance)
         self.layers = nn.ModuleList(
             EGNNLayer(spec.hidden, spec.branch_hidden, edge_width, spec.coord_agg, spec.node_input == "velocity",
-                      spec.coord_updates, spec.edge_gate, spec.branch, raw_width=width_in + 6)
+                      spec.coord_updates, spec.edge_gate, spec.branch, raw_width=width_in + 6,
+                      coord_clamp=spec.coord_clamp)
             for _ in range(spec.layers)
         )
         self.readout = GraphReadout(spec.hidden, spec.out_channels, spec.pool) if spec.output == "graph" else None

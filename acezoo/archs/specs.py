@@ -39,6 +39,13 @@ class EGNNSpec(ArchSpec):
         "The EGNN authors' N-body model does this (`main_nbody.py`: edge input [q_i q_j, |x_i^0 - x_j^0|^2]); "
         "without it only the first layer sees the input distances.",
     )
+    coord_clamp: float | None = Field(
+        None, gt=0,
+        description="Cap the norm of each coordinate message d_ij phi_x(m_ij) at this value (null: no cap). "
+        "The EGNN authors clamp each component of these messages to +-100 (`E_GCL.coord_model`), which is not "
+        "rotation-equivariant once it acts; scaling a message by min(1, c / |message|) is, and bounds the "
+        "position update the same way.",
+    )
     charge_feature: bool = Field(
         False,
         description="Also feed each node's own charge q_i as an (invariant) input feature. The standard "
