@@ -90,13 +90,15 @@ def initial_distance_contenders() -> list[Contender]:
     """The EGNN authors' N-body edge input, ``[q_i q_j, |x_i^0 - x_j^0|^2]``
     (``model.initial_distance=true``), for strict and for the default ACE recipe; then the same
     with the coordinate messages' norms capped at 100 (``model.coord_clamp``; the authors clamp
-    each component to +-100)."""
+    each component to +-100), with and without that edge input."""
     extra = "model.initial_distance=true"
     clamp = "model.coord_clamp=100"  # the authors' bound on coordinate messages, as a norm cap (equivariant)
     return [Contender("dist0-strict", ("constraints.mode=strict", extra)),
             Contender("dist0-bounded-nupi-prune", (*DEFAULT_ACE, extra)),
             Contender("clamp-dist0-strict", ("constraints.mode=strict", extra, clamp)),
-            Contender("clamp-dist0-bounded-nupi-prune", (*DEFAULT_ACE, extra, clamp))]
+            Contender("clamp-dist0-bounded-nupi-prune", (*DEFAULT_ACE, extra, clamp)),
+            Contender("clamp-strict", ("constraints.mode=strict", clamp)),
+            Contender("clamp-bounded-nupi-prune", (*DEFAULT_ACE, clamp))]
 
 
 def protocol_contenders(dynamics: list[str]) -> list[Contender]:
