@@ -59,6 +59,21 @@ class RelaxedModel(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.net(*args, **kwargs)
 
+    @property
+    def has_forward_both(self) -> bool:
+        """Whether the network scores its equivariant-only and full forms in one pass
+        (``net.forward_both(*args) -> (equivariant-only output, full output)``)."""
+        return callable(getattr(self.net, "forward_both", None))
+
+    def forward_both(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """``(output in equivariant-only mode, output as now)``: the network's own one-pass
+        ``forward_both`` where it has one, else two forward passes."""
+        if self.has_forward_both:
+            return self.net.forward_both(*args, **kwargs)
+        with self.equivariant_only():
+            eq = self.net(*args, **kwargs)
+        return eq, self.net(*args, **kwargs)
+
     def relaxed_blocks(self) -> dict[str, Relaxed]:
         """The relaxed blocks by name."""
         return {name: m for name, m in self.net.named_modules() if isinstance(m, Relaxed)}

@@ -369,3 +369,53 @@ def test_torch_compile_traces_the_forward_in_one_piece_after_the_layout_check(ki
     assert all(name == "__init__" and "disable" in reason for name, reason in where), where
     if kind == "fully connected":
         assert where  # the check ran here (eagerly: `_regular_degree` is `torch.compiler.disable`d)
+
+
+# -- one validation pass for both forms ------------------------------------------------------------
+@pytest.mark.parametrize("branch", ["plain", "bounded", "stream"])
+@pytest.mark.parametrize("kind", ["fully connected", "irregular"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_forward_both_equals_the_two_separate_passes(case: str, kind: str, branch: str) -> None:
+    """``forward_both`` (the inputs and the first layer's equivariant part shared) gives the
+    equivariant-only and the full outputs of two separate eval-mode passes, bit for bit."""
+    spec = dict(CASES[case], branch=branch)
+    model = build(**spec).eval()
+    batch = _batch_for(spec, kind)
+    with torch.no_grad():
+        with model.equivariant_only():
+            eq = model(batch)
+        full = model(batch)
+        got_eq, got_full = model.forward_both(batch)
+    assert not torch.equal(eq, full)  # the branches are live: the two forms differ
+    assert torch.equal(got_eq, eq)
+    assert torch.equal(got_full, full)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_forward_both_with_some_blocks_pruned(layers: int) -> None:
+    """Blocks already in equivariant-only mode (pruned) stay so in the full output; one layer works."""
+    model = acezoo.compile_model(EGNNSpec(hidden=16, branch_hidden=12, layers=layers),
+                                 acezoo.ConstraintBudget(mode="equality", init_gamma=0.7)).eval()
+    model.relaxed_blocks()["layers.0.h"].equivariant_only = True
+    batch = fully_connected_batch()
+    with torch.no_grad():
+        with model.equivariant_only():
+            eq = model(batch)
+        full = model(batch)
+        got_eq, got_full = model.forward_both(batch)
+    assert torch.equal(got_eq, eq) and torch.equal(got_full, full)
+    assert not torch.equal(eq, full)
+    assert model.relaxed_blocks()["layers.0.h"].equivariant_only  # flags untouched
+    assert not model.relaxed_blocks()["layers.0.x"].equivariant_only
+
+
+def test_relaxed_model_forward_both_falls_back_to_two_passes() -> None:
+    """A network without its own ``forward_both`` gets two passes with the same meaning."""
+    model = build().eval()
+    batch = fully_connected_batch()
+    with torch.no_grad():
+        want = model.forward_both(batch)
+        model.net.forward_both = None  # an architecture without the one-pass method
+        assert not model.has_forward_both
+        got = model.forward_both(batch)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])

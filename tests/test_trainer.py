@@ -223,3 +223,21 @@ def test_error_budget_lowers_the_measured_equivariance_defect(tmp_path: Path) ->
     assert h[-1]["multiplier/error_budget"] > h[0]["multiplier/error_budget"] > 0
     assert h[-1]["train_equivariance_defect"] < 0.2 * h[0]["train_equivariance_defect"]
     assert budget.metrics["equivariance_error"]["full"] < 0.8 * free.metrics["equivariance_error"]["full"]
+
+
+@pytest.mark.parametrize("branch", ["plain", "stream"])
+def test_validation_in_one_pass_records_what_two_passes_do(tmp_path: Path, branch: str) -> None:
+    """The trainer scores the equivariant-only and the full model with the network's
+    ``forward_both`` (one pass, the first layer shared); the record equals two separate passes."""
+    from acezoo.config.loader import load_config
+    from acezoo.training.trainer import _Trainer
+
+    config = load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path) + [f"model.branch={branch}"])
+    trainer = _Trainer(config, tmp_path / "run", None, progress=False)
+    assert trainer.forward_both is not None
+    trainer.run_epoch(None)
+    one_pass = trainer.validate()
+    trainer.forward_both = None  # the generic path: two passes
+    two_passes = trainer.validate()
+    assert one_pass == two_passes
+    assert one_pass["val_eq_mse"] != one_pass["val_full_mse"]

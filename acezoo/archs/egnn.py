@@ -253,6 +253,19 @@ def _branches(kind: str, hidden: int, branch_hidden: int, raw: int) -> tuple[nn.
     return AbsoluteBranch(hidden, branch_hidden, 3, kind), AbsoluteBranch(hidden, branch_hidden, hidden, kind)
 
 
+def _equivariant_part(block: nn.Module) -> nn.Module:
+    """The equivariant part of an update block (the block itself once pruned)."""
+    return block.eq if isinstance(block, Relaxed) else block
+
+
+def _both(block: nn.Module, args: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(equivariant-only, full)`` output of an update block, its equivariant part run once."""
+    if isinstance(block, Relaxed):
+        return block.forward_both(*args)
+    out = block(*args)
+    return out, out
+
+
 class EGNNLayer(nn.Module):
     """One EGNN layer with relaxed coordinate (``x``, optional) and feature (``h``) updates."""
 
@@ -299,24 +312,50 @@ class EGNNLayer(nn.Module):
         return m
 
     def forward(self, h, x, v, edge_index, edge_attr, graph: EdgeGraph | None = None,  # noqa: ANN001
-                update_features: bool = True, raw: torch.Tensor | None = None):
+                update_features: bool = True, raw: torch.Tensor | None = None, branches: bool = True):
         """One layer; returns ``(h_new, x_new)``.
 
         ``edge_attr``: ``(E, edge_dim)`` or None; ``graph``: the :class:`EdgeGraph` of
         ``edge_index`` when the caller built it (once for all layers), else built here. With
         ``update_features=False`` the feature update is skipped and ``h`` returned as is (for a
         last layer whose features nobody reads). ``raw``: the layer-0 inputs that a ``stream``
-        feature branch reads (other branches ignore it).
+        feature branch reads (other branches ignore it). With ``branches=False`` every block runs
+        its equivariant part only (as in equivariant-only mode, whatever the blocks' flags).
         """
         graph = EdgeGraph(edge_index, h.shape[0]) if graph is None else graph
+        args = self._block_inputs(h, x, v, edge_attr, graph, raw)
+        x_block = self.x if branches or self.x is None else _equivariant_part(self.x)
+        h_block = self.h if branches else _equivariant_part(self.h)
+        x_new = x if x_block is None else x + x_block(*args)
+        h_new = h + h_block(*args) if update_features else h
+        return h_new, x_new
+
+    def forward_both(self, h, x, v, edge_index, edge_attr, graph: EdgeGraph | None = None,  # noqa: ANN001
+                     update_features: bool = True, raw: torch.Tensor | None = None):
+        """``((h, x) equivariant-only, (h, x) full)`` from the same input: the messages and the
+        equivariant updates are computed once (as :meth:`forward` with ``branches`` False and
+        True)."""
+        graph = EdgeGraph(edge_index, h.shape[0]) if graph is None else graph
+        args = self._block_inputs(h, x, v, edge_attr, graph, raw)
+        x_eq = x_full = x
+        if self.x is not None:
+            dx_eq, dx = _both(self.x, args)
+            x_eq, x_full = x + dx_eq, x + dx
+        h_eq = h_full = h
+        if update_features:
+            dh_eq, dh = _both(self.h, args)
+            h_eq, h_full = h + dh_eq, h + dh
+        return (h_eq, x_eq), (h_full, x_full)
+
+    def _block_inputs(self, h, x, v, edge_attr, graph: EdgeGraph, raw):  # noqa: ANN001, ANN202
+        """The arguments of the update blocks: ``(h, x, v, m, d, graph, raw)`` with the messages
+        ``m_ij`` (gated with ``edge_gate``) and the differences ``d_ij = x_i - x_j``."""
         diff = graph.differences(x)
         radial = (diff * diff).sum(-1, keepdim=True)
         m = self.messages(h, radial, None if edge_attr is None else graph.edges(edge_attr), graph)
         if self.gate is not None:
             m = m * self.gate(m)
-        x_new = x if self.x is None else x + self.x(h, x, v, m, diff, graph, raw)
-        h_new = h + self.h(h, x, v, m, diff, graph, raw) if update_features else h
-        return h_new, x_new
+        return h, x, v, m, diff, graph, raw
 
 
 def _stateless(module: nn.Module) -> bool:
@@ -393,19 +432,49 @@ class EGNN(nn.Module):
             isinstance(layer.h, Relaxed) and not layer.h.equivariant_only for layer in self.layers)
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
+        node, v, graph, edge_attr, raw = self._inputs(batch)
+        h, x = self.embed(node), batch.pos
+        for i, layer in enumerate(self.layers):
+            h, x = layer(h, x, v, batch.edge_index, edge_attr, graph, update_features=self._features(i), raw=raw)
+        return self._output(h, x, batch)
+
+    def forward_both(self, batch) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+        """``(equivariant-only output, full output)`` in one pass: the same values as ``forward``
+        in equivariant-only mode and as it is now, with the inputs, the embedding and the
+        first layer's messages and equivariant updates (identical in both) computed once."""
+        node, v, graph, edge_attr, raw = self._inputs(batch)
+        h, x = self.embed(node), batch.pos
+        if not self.layers:
+            out = self._output(h, x, batch)
+            return out, out
+        eq, full = self.layers[0].forward_both(h, x, v, batch.edge_index, edge_attr, graph,
+                                               update_features=self._features(0), raw=raw)
+        outputs = []
+        for (h, x), branches in ((eq, False), (full, True)):
+            for i in range(1, len(self.layers)):
+                h, x = self.layers[i](h, x, v, batch.edge_index, edge_attr, graph,
+                                      update_features=self._features(i), raw=raw, branches=branches)
+            outputs.append(self._output(h, x, batch))
+        return outputs[0], outputs[1]
+
+    def _inputs(self, batch):  # noqa: ANN001, ANN202
+        """Node inputs, velocities, the edge graph, the edge inputs and the stream branches'
+        layer-0 inputs (None unless a stream feature branch runs: not once pruned, nor in
+        equivariant-only mode)."""
         node, v = self.node_inputs(batch)
         graph = EdgeGraph(batch.edge_index, batch.pos.shape[0])
         edge_attr = self.edge_inputs(batch, graph)
-        h, x = self.embed(node), batch.pos
-        # the layer-0 inputs of the stream feature branches, only while one of them runs (not once
-        # pruned, nor in equivariant-only mode)
-        raw = torch.cat([node, x, v], dim=-1) if self._stream_branch_active() else None
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            # positions out: the last layer's feature update is never read; skip it when that is
-            # exact (no batch-norm / spectral-norm state it would update in training)
-            features = i < last or self.readout is not None or (self.training and not _stateless(layer.h))
-            h, x = layer(h, x, v, batch.edge_index, edge_attr, graph, update_features=features, raw=raw)
+        raw = torch.cat([node, batch.pos, v], dim=-1) if self._stream_branch_active() else None
+        return node, v, graph, edge_attr, raw
+
+    def _features(self, i: int) -> bool:
+        """Whether layer ``i`` updates the features. With positions out the last layer's feature
+        update is never read; it is skipped when that is exact (no batch-norm / spectral-norm
+        state it would update in training)."""
+        layer = self.layers[i]
+        return i < len(self.layers) - 1 or self.readout is not None or (self.training and not _stateless(layer.h))
+
+    def _output(self, h: torch.Tensor, x: torch.Tensor, batch) -> torch.Tensor:  # noqa: ANN001
         if self.readout is None:
             return x
         nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(

@@ -50,5 +50,13 @@ class Relaxed(nn.Module):
             return out
         return _combine(out, self.gamma, self.neq(*args, **kwargs))
 
+    def forward_both(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """``(f_eq(x), f(x))``, ``f_eq`` evaluated once: the block's output in equivariant-only
+        mode and as it is now (the same object twice when the branch is off)."""
+        out = self.eq(*args, **kwargs)
+        if self.equivariant_only:
+            return out, out
+        return out, _combine(out, self.gamma, self.neq(*args, **kwargs))
+
     def extra_repr(self) -> str:
         return f"gamma={self.gamma.item():.4g}, equivariant_only={self.equivariant_only}"

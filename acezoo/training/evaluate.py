@@ -10,7 +10,7 @@ from acezoo.data.bundle import RegressionTask
 from acezoo.symmetry import Symmetry, equivariance_error
 from acezoo.training.batches import collate, eval_batches
 
-__all__ = ["evaluate", "score", "CPU_FORWARD_BATCH"]
+__all__ = ["evaluate", "evaluate_pair", "score", "CPU_FORWARD_BATCH"]
 
 #: At most this many samples go through one forward pass when evaluating on the CPU, whatever
 #: ``batch_size`` asks: larger CPU forward passes are slower per sample (their activations fall
@@ -43,6 +43,30 @@ def evaluate(
             acc[0] += total
             acc[1] += count
     return {name: total / count for name, (total, count) in sums.items()}
+
+
+@torch.no_grad()
+def evaluate_pair(
+    model: Callable[[Any], tuple[torch.Tensor, torch.Tensor]],
+    dataset: Dataset,
+    task: RegressionTask,
+    device: torch.device,
+    batch_size: int = 500,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Metrics of the two predictions of ``model(batch) -> (a, b)`` (e.g. a relaxed model's
+    equivariant-only and full outputs from ``forward_both``), pooled as :func:`evaluate` does."""
+    if torch.device(device).type == "cpu":
+        batch_size = min(batch_size, CPU_FORWARD_BATCH)
+    sums: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
+    for batch in eval_batches(dataset, batch_size):
+        batch = batch.to(device, non_blocking=True)
+        for pred, acc_of in zip(model(batch), sums):
+            for name, (total, count) in task.metric_sums(pred, batch).items():
+                acc = acc_of.setdefault(name, [0.0, 0])
+                acc[0] += total
+                acc[1] += count
+    first, second = ({name: total / count for name, (total, count) in s.items()} for s in sums)
+    return first, second
 
 
 def score(

@@ -46,7 +46,7 @@ from acezoo.training.allocator import keep_freed_memory
 from acezoo.training.batches import collate, epoch_indices
 from acezoo.training.device import resolve_device
 from acezoo.training.distributed import DistContext, init_from_env, shard
-from acezoo.training.evaluate import evaluate, score
+from acezoo.training.evaluate import evaluate, evaluate_pair, score
 
 __all__ = ["train", "TrainResult", "TrainingInterrupted", "build_data"]
 
@@ -163,6 +163,11 @@ class _Trainer:
         self.model = compile_model(config).to(self.device)  # config errors surface before data work
         self.autocast = _autocast_factory(self.device, tc.amp)
         self.forward = torch.compile(self.model, backend=tc.compile_backend) if tc.compile else self.model
+        # validation scores the equivariant-only and the full model in one pass where the network can
+        self.forward_both = None
+        if self.model.has_forward_both:
+            both = self.model.net.forward_both
+            self.forward_both = torch.compile(both, backend=tc.compile_backend) if tc.compile else both
         self.data = data if data is not None else build_data(config, self.progress)
         self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
         fused = self.device.type in ("cpu", "cuda")  # one kernel over every parameter: the same update to round-off
@@ -346,9 +351,15 @@ class _Trainer:
         task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
         self.model.eval()
         net = self.forward  # the compiled model with `train.compile` (the same weights)
-        with self.model.equivariant_only():
-            val_eq = evaluate(net, self.data.val, task, dev, bs)
-        val_full = evaluate(net, self.data.val, task, dev, bs) if self.model.relaxed_blocks() else val_eq
+        blocks = self.model.relaxed_blocks().values()
+        if all(b.equivariant_only for b in blocks):  # strict, or every branch pruned: one model
+            val_eq = val_full = evaluate(net, self.data.val, task, dev, bs)
+        elif self.forward_both is not None:
+            val_eq, val_full = evaluate_pair(self.forward_both, self.data.val, task, dev, bs)
+        else:
+            with self.model.equivariant_only():
+                val_eq = evaluate(net, self.data.val, task, dev, bs)
+            val_full = evaluate(net, self.data.val, task, dev, bs)
         gen = torch.Generator().manual_seed(1234)
         with torch.no_grad():
             eq_err = equivariance_error(net, self.eq_batch, self.symmetry, gen)
