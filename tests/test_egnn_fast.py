@@ -351,17 +351,21 @@ def test_state_dict_keys_are_those_of_the_original_layout() -> None:
     assert keys == expected
 
 
+@pytest.mark.parametrize("entry", ["forward", "forward_both"])
 @pytest.mark.parametrize("kind", ["fully connected", "irregular"])
-def test_torch_compile_traces_the_forward_in_one_piece_after_the_layout_check(kind: str) -> None:
-    """``train.compile`` traces the whole forward pass: the only graph break is the exact check
-    of the regular layout (a data-dependent bool, run eagerly; none where the edge count already
-    rules it out); the general layout's mean has none (it counts with ``index_add``, not ``bincount``,
+def test_torch_compile_traces_the_forward_in_one_piece_after_the_layout_check(kind: str, entry: str) -> None:
+    """``train.compile`` traces the whole forward pass (and the one-pass validation of both
+    models, which the trainer compiles too): the only graph break is the exact check of the
+    regular layout (a data-dependent bool, run eagerly; none where the edge count already rules
+    it out); the general layout's mean has none (it counts with ``index_add``, not ``bincount``,
     whose output size depends on the data)."""
     model = build(0, "equality").train()
+    if entry == "forward_both":
+        model.eval()
     batch = fully_connected_batch() if kind == "fully connected" else irregular_batch()
     torch._dynamo.reset()
     try:
-        explanation = torch._dynamo.explain(model)(batch)
+        explanation = torch._dynamo.explain(model if entry == "forward" else model.net.forward_both)(batch)
     finally:
         torch._dynamo.reset()
     # dynamo reports the one break once per enclosing frame it tried (forward, EdgeGraph.__init__)
