@@ -94,3 +94,22 @@ def test_egnn_with_edge_attr_input_is_equivariant() -> None:
     x.edge_attr = torch.randn(x.edge_index.shape[1], 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     assert equivariance_error(model.prune(), x, sym, torch.Generator().manual_seed(2)) < TOL
     assert equivariance_error(model, x, sym, torch.Generator().manual_seed(2)) > 1e-4
+
+
+@pytest.mark.parametrize("arch", CASES)
+def test_forward_both_equals_two_passes(arch: str) -> None:
+    """``RelaxedModel.forward_both`` (the network's one-pass version where it has one, two passes
+    otherwise) gives the equivariant-only and the full output of two separate passes."""
+    model = _build(arch, "equality")
+    sym = symmetry_for(_spec(arch))
+    x = sym.example_input(torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        with model.equivariant_only():
+            eq = model(x)
+        full = model(x)
+        got_eq, got_full = model.forward_both(x)
+        pruned_eq, pruned_full = acezoo.RelaxedModel(model.prune()).forward_both(x)
+    torch.testing.assert_close(got_eq, eq, rtol=0, atol=1e-12)
+    torch.testing.assert_close(got_full, full, rtol=0, atol=1e-12)
+    torch.testing.assert_close(pruned_eq, eq, rtol=0, atol=1e-12)  # a pruned network: one form, twice
+    torch.testing.assert_close(pruned_full, eq, rtol=0, atol=1e-12)

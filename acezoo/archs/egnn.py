@@ -56,7 +56,7 @@ from acezoo.archs.specs import EGNNSpec
 from acezoo.nn.bounded import BoundedMLP, branch_mlp
 from acezoo.nn.mlp import MLP
 from acezoo.nn.node_features import read_node_features
-from acezoo.nn.relaxed import Relaxed
+from acezoo.nn.relaxed import Relaxed, equivariant_part, outputs_both
 from acezoo.nn.scatter import scatter
 
 __all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "StreamCoordBranch", "StreamFeatureBranch", "build_egnn"]
@@ -253,19 +253,6 @@ def _branches(kind: str, hidden: int, branch_hidden: int, raw: int) -> tuple[nn.
     return AbsoluteBranch(hidden, branch_hidden, 3, kind), AbsoluteBranch(hidden, branch_hidden, hidden, kind)
 
 
-def _equivariant_part(block: nn.Module) -> nn.Module:
-    """The equivariant part of an update block (the block itself once pruned)."""
-    return block.eq if isinstance(block, Relaxed) else block
-
-
-def _both(block: nn.Module, args: tuple) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(equivariant-only, full)`` output of an update block, its equivariant part run once."""
-    if isinstance(block, Relaxed):
-        return block.forward_both(*args)
-    out = block(*args)
-    return out, out
-
-
 class EGNNLayer(nn.Module):
     """One EGNN layer with relaxed coordinate (``x``, optional) and feature (``h``) updates."""
 
@@ -324,8 +311,8 @@ class EGNNLayer(nn.Module):
         """
         graph = EdgeGraph(edge_index, h.shape[0]) if graph is None else graph
         args = self._block_inputs(h, x, v, edge_attr, graph, raw)
-        x_block = self.x if branches or self.x is None else _equivariant_part(self.x)
-        h_block = self.h if branches else _equivariant_part(self.h)
+        x_block = self.x if branches or self.x is None else equivariant_part(self.x)
+        h_block = self.h if branches else equivariant_part(self.h)
         x_new = x if x_block is None else x + x_block(*args)
         h_new = h + h_block(*args) if update_features else h
         return h_new, x_new
@@ -339,11 +326,11 @@ class EGNNLayer(nn.Module):
         args = self._block_inputs(h, x, v, edge_attr, graph, raw)
         x_eq = x_full = x
         if self.x is not None:
-            dx_eq, dx = _both(self.x, args)
+            dx_eq, dx = outputs_both(self.x, *args)
             x_eq, x_full = x + dx_eq, x + dx
         h_eq = h_full = h
         if update_features:
-            dh_eq, dh = _both(self.h, args)
+            dh_eq, dh = outputs_both(self.h, *args)
             h_eq, h_full = h + dh_eq, h + dh
         return (h_eq, x_eq), (h_full, x_full)
 

@@ -39,7 +39,7 @@ from acezoo.data.graphs import batch_fully_connected_edge_index, knn_edge_index,
 from acezoo.nn.irreps import EquivariantLayerNorm, degree_irreps, merge_heads, split_heads
 from acezoo.nn.bounded import branch_mlp
 from acezoo.nn.node_features import read_node_features
-from acezoo.nn.relaxed import Relaxed
+from acezoo.nn.relaxed import Relaxed, equivariant_part, outputs_both
 
 __all__ = ["SE3TransformerSpec", "SE3Transformer", "SE3TLayer", "EdgeGeometry", "build_se3_transformer"]
 
@@ -177,8 +177,15 @@ class SE3TLayer(nn.Module):
             FlatBranch(irreps.dim, spec.branch_hidden, spec.branch),
         )
 
-    def forward(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001
-        return h + self.update(h, x, v, edge_index, sh, radial)
+    def forward(self, h, x, v, edge_index, sh, radial, branches: bool = True):  # noqa: ANN001
+        """``h + update(h, ...)``; with ``branches=False`` the update's equivariant part only."""
+        update = self.update if branches else equivariant_part(self.update)
+        return h + update(h, x, v, edge_index, sh, radial)
+
+    def forward_both(self, h, x, v, edge_index, sh, radial):  # noqa: ANN001
+        """``(h equivariant-only, h full)`` from the same input, the equivariant update run once."""
+        d_eq, d_full = outputs_both(self.update, h, x, v, edge_index, sh, radial)
+        return h + d_eq, h + d_full
 
 
 class SE3Transformer(nn.Module):
@@ -227,28 +234,53 @@ class SE3Transformer(nn.Module):
 
     def features(self, batch) -> torch.Tensor:  # noqa: ANN001
         """The last layer's irreps features ``(n, irreps.dim)``."""
-        edge_index, sh, radial = self.geometry(batch)
-        h = self.embed(self.node_inputs(batch))
-        vel = self.velocities(batch)
+        h, args = self._inputs(batch)
         for layer in self.layers:
-            h = layer(h, batch.pos, vel, edge_index, sh, radial)
+            h = layer(h, *args)
         return h
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
         # e3nn's generated tensor-product code is not autocast-aware (mixed bf16/fp32 operands
         # fail), so under train.amp this network runs in float32
         with torch.autocast(device_type=batch.pos.device.type, enabled=False):
-            out = self.head(self.features(batch))
-            if self.spec.output == "position":
-                return batch.pos + out
-            if self.spec.output in ("graph", "tensor"):
-                nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(
-                    out.shape[0], dtype=torch.long, device=out.device)
-                out = scatter(out, nodes, dim=0, dim_size=int(nodes.max()) + 1 if nodes.numel() else 0,
-                              reduce=self.spec.pool)
-            if self.spec.output == "tensor":
-                return torch.einsum("gk,kij->gij", out, self.tensor_basis.to(out.dtype))
-            return out
+            return self._output(self.features(batch), batch)
+
+    def forward_both(self, batch) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+        """``(equivariant-only output, full output)`` in one pass: the same values as ``forward``
+        in equivariant-only mode and as it is now, with the edge geometry (spherical harmonics,
+        radial basis), the embedding and the first layer's equivariant update computed once."""
+        with torch.autocast(device_type=batch.pos.device.type, enabled=False):
+            h, args = self._inputs(batch)
+            if not self.layers:
+                out = self._output(h, batch)
+                return out, out
+            outputs = []
+            for first, branches in zip(self.layers[0].forward_both(h, *args), (False, True)):
+                out = first
+                for layer in self.layers[1:]:
+                    out = layer(out, *args, branches=branches)
+                outputs.append(self._output(out, batch))
+            return outputs[0], outputs[1]
+
+    def _inputs(self, batch):  # noqa: ANN001, ANN202
+        """The embedded node inputs and the other arguments of every layer:
+        ``(positions, velocities, edge_index, spherical harmonics, radial basis)``."""
+        edge_index, sh, radial = self.geometry(batch)
+        return self.embed(self.node_inputs(batch)), (batch.pos, self.velocities(batch), edge_index, sh, radial)
+
+    def _output(self, h: torch.Tensor, batch) -> torch.Tensor:  # noqa: ANN001
+        """The head on the last layer's features, per ``spec.output``."""
+        out = self.head(h)
+        if self.spec.output == "position":
+            return batch.pos + out
+        if self.spec.output in ("graph", "tensor"):
+            nodes = batch.batch if getattr(batch, "batch", None) is not None else torch.zeros(
+                out.shape[0], dtype=torch.long, device=out.device)
+            out = scatter(out, nodes, dim=0, dim_size=int(nodes.max()) + 1 if nodes.numel() else 0,
+                          reduce=self.spec.pool)
+        if self.spec.output == "tensor":
+            return torch.einsum("gk,kij->gij", out, self.tensor_basis.to(out.dtype))
+        return out
 
 
 def build_se3_transformer(spec: SE3TransformerSpec) -> SE3Transformer:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Relaxed"]
+__all__ = ["Relaxed", "equivariant_part", "outputs_both"]
 
 
 def _combine(eq_out: Any, gamma: torch.Tensor, neq_out: Any) -> Any:
@@ -60,3 +60,18 @@ class Relaxed(nn.Module):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma.item():.4g}, equivariant_only={self.equivariant_only}"
+
+
+def equivariant_part(block: nn.Module) -> nn.Module:
+    """The equivariant part of a block: ``block.eq`` of a :class:`Relaxed` block, else the block
+    itself (e.g. once pruned)."""
+    return block.eq if isinstance(block, Relaxed) else block
+
+
+def outputs_both(block: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``(equivariant-only output, output as now)`` of a block, its equivariant part run once
+    (:meth:`Relaxed.forward_both`; a block that is not relaxed gives its output twice)."""
+    if isinstance(block, Relaxed):
+        return block.forward_both(*args, **kwargs)
+    out = block(*args, **kwargs)
+    return out, out
