@@ -44,7 +44,10 @@ Implementation (the same maths and parameters as the formulas above, cheaper at 
   means over a receiver's edges are reductions; any other ``edge_index`` (skeletons, radius
   graphs, permuted edges) takes the general path (``index_select`` / ``index_add``);
 - with ``output: position`` the last layer's feature update, which nothing reads, is skipped
-  (unless it holds batch-norm / spectral-norm state that a training pass would update).
+  (unless it holds batch-norm / spectral-norm state that a training pass would update);
+- :meth:`EGNN.forward_both` gives the equivariant-only and the full output in one pass (the
+  trainer's validation): the inputs, the embedding and the first layer's messages and
+  equivariant updates, identical in both, are computed once.
 """
 from __future__ import annotations
 
