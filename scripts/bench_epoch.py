@@ -263,12 +263,12 @@ class AuthorsRun:
 def make_trainer(mode: str, data: Any, out: Path, compiled: bool = False, keep_memory: bool = True) -> _Trainer:
     overrides = ["train.num_threads=1", "train.tracking=false", "train.progress=false", "train.epochs=1000",
                  "train.device=cpu", f"train.compile={str(compiled).lower()}",
-                 f"train.keep_freed_memory={str(keep_memory).lower()}"]
+                 f"train.keep_freed_memory={str(keep_memory).lower()}",
+                 "train.grad_clip=null"]  # the recipes the targets were set on: no gradient clipping
     if mode == "equality":  # the recipe the speed target was set on: plain branch (no batch statistics, whose
-        # stateful power iterations would make the same-weights checks differ), Adam dynamics, no pruning,
-        # no gradient clipping
+        # stateful power iterations would make the same-weights checks differ), Adam dynamics, no pruning
         overrides += ["model.branch=plain", "constraints.dual_optimizer=adam", "constraints.gamma_lr=null",
-                      "constraints.prune_tol=null", "train.grad_clip=null"]
+                      "constraints.prune_tol=null"]
     config = load_config(ZOO / f"egnn_nbody_{mode}.yaml", overrides)
     return _Trainer(config, out, data, progress=False)
 
