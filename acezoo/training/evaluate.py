@@ -33,16 +33,7 @@ def evaluate(
 
     ``batch_size`` samples per forward pass; on the CPU at most :data:`CPU_FORWARD_BATCH`.
     """
-    if torch.device(device).type == "cpu":
-        batch_size = min(batch_size, CPU_FORWARD_BATCH)
-    sums: dict[str, list[float]] = {}
-    for batch in eval_batches(dataset, batch_size):
-        batch = batch.to(device, non_blocking=True)
-        for name, (total, count) in task.metric_sums(model(batch), batch).items():
-            acc = sums.setdefault(name, [0.0, 0])
-            acc[0] += total
-            acc[1] += count
-    return {name: total / count for name, (total, count) in sums.items()}
+    return _pooled_metrics(lambda batch: (model(batch),), 1, dataset, task, device, batch_size)[0]
 
 
 @torch.no_grad()
@@ -55,18 +46,31 @@ def evaluate_pair(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Metrics of the two predictions of ``model(batch) -> (a, b)`` (e.g. a relaxed model's
     equivariant-only and full outputs from ``forward_both``), pooled as :func:`evaluate` does."""
+    first, second = _pooled_metrics(model, 2, dataset, task, device, batch_size)
+    return first, second
+
+
+def _pooled_metrics(
+    predict: Callable[[Any], tuple[torch.Tensor, ...]],
+    outputs: int,
+    dataset: Dataset,
+    task: RegressionTask,
+    device: torch.device,
+    batch_size: int,
+) -> list[dict[str, float]]:
+    """Metrics of each of the ``outputs`` predictions of ``predict(batch)``, every metric pooled
+    exactly over the batches (sums and counts, divided at the end)."""
     if torch.device(device).type == "cpu":
         batch_size = min(batch_size, CPU_FORWARD_BATCH)
-    sums: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
+    sums: list[dict[str, list[float]]] = [{} for _ in range(outputs)]
     for batch in eval_batches(dataset, batch_size):
         batch = batch.to(device, non_blocking=True)
-        for pred, acc_of in zip(model(batch), sums):
+        for pred, acc_of in zip(predict(batch), sums, strict=True):
             for name, (total, count) in task.metric_sums(pred, batch).items():
                 acc = acc_of.setdefault(name, [0.0, 0])
                 acc[0] += total
                 acc[1] += count
-    first, second = ({name: total / count for name, (total, count) in s.items()} for s in sums)
-    return first, second
+    return [{name: total / count for name, (total, count) in acc_of.items()} for acc_of in sums]
 
 
 def score(
