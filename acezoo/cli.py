@@ -72,6 +72,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_eval_overrides(overrides: list[str]) -> tuple[str, ...]:
+    """``acezoo eval``'s overrides when each is ``data.KEY=VALUE`` with ``KEY`` not ``dataset``:
+    the data may change (e.g. a larger test split), the model, constraints and training may not."""
+    from acezoo.errors import OptionError
+
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if "=" not in text or not key.startswith("data.") or key == "data.":
+            raise OptionError(f"acezoo eval: override {text!r} is not allowed; allowed: data.KEY=VALUE (e.g. "
+                              "data.n_test=5000); the model, constraints and training stay as trained")
+        if key == "data.dataset":
+            raise OptionError(f"acezoo eval: override {text!r} is not allowed: a model is scored on the data set it "
+                              "was trained for (other data.* keys may change, e.g. data.n_test=5000)")
+    return tuple(overrides)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from acezoo.symmetry import symmetry_for
     from acezoo.training.checkpoint import load_run
@@ -82,7 +98,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     noises = [parse_perturbation(text) for text in args.perturb]  # bad values fail before any work
     seed = check_seed(args.perturb_seed)
-    config, model = load_run(args.checkpoint)
+    overrides = check_eval_overrides(args.overrides)
+    config, model = load_run(args.checkpoint, overrides)
     device = resolve_device(args.device or "auto")
     model = model.to(device)
     data = build_data(config)
@@ -99,7 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics}, indent=2))
         return 0
     print(f"checkpoint: {args.checkpoint} ({config.model.arch}, {config.data.dataset}, mode {config.constraints.mode})")
-    print(f"split: {args.split} ({len(split)} samples)")
+    print(f"split: {args.split} ({len(split)} samples{', ' + ' '.join(overrides) if overrides else ''})")
     _print_metrics(metrics)
     for line in format_perturbed(metrics.get("perturbed", []), args.split, metrics.get("unit")):
         print(line)
@@ -211,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint directory")
     e.add_argument("checkpoint", type=Path, help="run directory written by `acezoo train`")
+    e.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
+                   help="score on data other than the run's, e.g. data.n_test=5000 (a larger test split); only "
+                   "data.* keys, and not data.dataset: the model is scored as trained")
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--json", action="store_true", help="print JSON")
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options (`train CONFIG --no-progress a.b=1`)
-    if extra and args.command in ("train", "prepare") and all("=" in e and not e.startswith("-") for e in extra):
+    if extra and args.command in ("train", "prepare", "eval") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

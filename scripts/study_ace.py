@@ -34,6 +34,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from acezoo.training.sweep import Contender, Sweep, collect, launch_workers, summarise
 
 # every contender sets the whole recipe (the zoo configs' defaults are the study's winner)
@@ -287,6 +289,66 @@ def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: flo
     return "\n".join(lines)
 
 
+def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float, split: str = "test") -> str:
+    """Every finished run of ``contenders`` scored on ``split`` of its data with ``overrides``
+    (``data.*`` keys, e.g. ``data.n_test=5000``: a larger test split from the same block, whose
+    first molecules are the study's own), as ``acezoo eval RUN_DIR data.KEY=VALUE`` does: the
+    pruned model (the full one for contenders selected on it), per seed, and the paired
+    difference to the first contender of each seed."""
+    import json
+    import statistics
+
+    from acezoo.training.checkpoint import load_run
+    from acezoo.training.evaluate import evaluate
+    from acezoo.training.trainer import build_data
+
+    label = " ".join(overrides)
+    cache = out / "rescore.json"
+    scores: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
+    runs = [r for r in collect(out) if r["contender"] in contenders and r["metric"]]
+    data = None
+    for r in runs:
+        key = f"{r['contender']}-s{r['seed']}"
+        if label in scores.get(key, {}):
+            continue
+        config, model = load_run(r["run_dir"], tuple(overrides))
+        data = data if data is not None else build_data(config)  # same data for every run of a task
+        which = model if r["selected_on"].startswith("val_full") else model.prune()
+        value = evaluate(which.eval(), getattr(data, split), data.task, torch.device("cpu"),
+                         max(500, config.train.batch_size))[r["metric"]]
+        scores.setdefault(key, {})[label] = value
+        cache.write_text(json.dumps(scores, indent=1))
+        print(f"{key}: {split} {r['metric']} {value * scale:.4g} with {label} ({r[f'{split}_pruned'] * scale:.4g} "
+              f"in the study)", flush=True)
+    size = f" ({len(getattr(data, split))} samples)" if data is not None else ""
+    lines = [f"{split} {runs[0]['metric'] if runs else ''} with {label}{size}, mean +- std over seeds "
+             f"(in the study: its own {split} split)", "",
+             f"| contender | seeds | {split}, study | {split}, {label} | per seed, {label} |", "|---|---|---|---|---|"]
+    by_seed: dict[str, dict[int, float]] = {}
+    for c in contenders:
+        rs = [r for r in runs if r["contender"] == c]
+        if not rs:
+            continue
+        vals = [scores[f"{c}-s{r['seed']}"][label] * scale for r in rs]
+        study = [r[f"{split}_pruned" if not r["selected_on"].startswith("val_full") else f"{split}_full"] * scale
+                 for r in rs]
+        by_seed[c] = {r["seed"]: v for r, v in zip(rs, vals)}
+
+        def ms(v: list[float]) -> str:
+            return f"{statistics.mean(v):.4g} +- {statistics.stdev(v) if len(v) > 1 else 0.0:.2g}"
+        lines.append(f"| {c} | {len(rs)} | {ms(study)} | {ms(vals)} | {' / '.join(f'{v:.4g}' for v in vals)} |")
+    if len(by_seed) > 1:
+        first, *others = list(by_seed)
+        for c in others:
+            common = sorted(set(by_seed[first]) & set(by_seed[c]))
+            diffs = [by_seed[c][s] - by_seed[first][s] for s in common]
+            if diffs:
+                sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+                lines.append(f"\nPaired {c} - {first} over seeds {common}: {statistics.mean(diffs):+.4g} +- {sd:.2g} "
+                             f"({sum(d < 0 for d in diffs)} of {len(diffs)} seeds lower)")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", choices=list(TASKS))
@@ -299,6 +361,9 @@ def main() -> int:
     ap.add_argument("--plot-to", type=Path, help="PNG path for --plot")
     ap.add_argument("--robustness", nargs="+", type=float, metavar="SIGMA",
                     help="score the finished runs of --only (default: all) under these input-noise levels")
+    ap.add_argument("--rescore", nargs="+", metavar="data.KEY=VALUE",
+                    help="score the finished runs of --only (default: all) on test data changed by these overrides, "
+                    "e.g. data.n_test=5000")
     ap.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = ap.parse_intermixed_args()
     config, common, scale, unit, contenders = TASKS[args.task]
@@ -317,6 +382,12 @@ def main() -> int:
         names = args.only or [c.name for c in contenders]
         text = robustness(out, names, args.robustness, scale)
         (out / "robustness.md").write_text(text + "\n")
+        print(text)
+        return 0
+    if args.rescore:
+        names = args.only or [c.name for c in contenders]
+        text = rescore(out, names, args.rescore, scale)
+        (out / "rescore.md").write_text(text + "\n")
         print(text)
         return 0
     if not args.summary:

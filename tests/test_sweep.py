@@ -119,3 +119,26 @@ def test_the_winner_is_chosen_among_contenders_selected_like_the_baseline(tmp_pa
     record["best_val"] = -2.0  # lowest of all, but a strict run is no ACE contender (e.g. MoCap's per-protocol strict)
     strict.write_text(json.dumps(record))
     assert summarise(sweep.out, baseline=None)[1] == "pen"
+
+
+def test_rescore_scores_every_finished_run_on_changed_test_data(tmp_path: Path) -> None:
+    """scripts/study_ace.py --rescore: each finished run's selected model on a larger test split;
+    the study's own split (the first 30) reproduces the study's test figures."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_ace", Path(__file__).parents[1] / "scripts" / "study_ace.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    sweep = _sweep(tmp_path)
+    run_worker(sweep.out)
+    runs = {f"{r['contender']}-s{r['seed']}": r for r in collect(sweep.out)}
+    study.rescore(Path(sweep.out), ["strict", "bounded-sgd"], ["data.n_test=30"], 1.0)
+    cached = json.loads((Path(sweep.out) / "rescore.json").read_text())
+    for key, r in runs.items():
+        assert cached[key]["data.n_test=30"] == pytest.approx(r["test_pruned"], rel=1e-5)
+    table = study.rescore(Path(sweep.out), ["strict", "bounded-sgd"], ["data.n_test=45"], 1.0)
+    assert "with data.n_test=45 (45 samples)" in table
+    assert "| strict | 2 |" in table and "| bounded-sgd | 2 |" in table
+    assert "Paired bounded-sgd - strict over seeds [0, 1]" in table
+    cached = json.loads((Path(sweep.out) / "rescore.json").read_text())
+    assert set(cached["strict-s0"]) == {"data.n_test=30", "data.n_test=45"}  # earlier scores are kept

@@ -241,3 +241,34 @@ def test_validation_in_one_pass_records_what_two_passes_do(tmp_path: Path, branc
     two_passes = trainer.validate()
     assert one_pass == two_passes
     assert one_pass["val_eq_mse"] != one_pass["val_full_mse"]
+
+
+def test_eval_scores_on_a_larger_test_split(finished_run: Path, capsys: pytest.CaptureFixture) -> None:
+    """`acezoo eval RUN data.n_test=N` scores the trained model on N test samples (also after
+    options); the run's own split is its first 30, so data.n_test=30 reproduces the stored metric."""
+    assert main(["eval", str(finished_run), "--json", "data.n_test=30"]) == 0
+    same = json.loads(capsys.readouterr().out)
+    stored = json.loads((finished_run / "metrics.json").read_text())
+    assert same["test"]["pruned"]["mse"] == pytest.approx(stored["test"]["pruned"]["mse"], rel=1e-5)
+    assert main(["eval", str(finished_run), "data.n_test=45"]) == 0
+    out = capsys.readouterr().out
+    assert "split: test (45 samples, data.n_test=45)" in out
+    assert main(["eval", str(finished_run), "--json", "data.n_test=45"]) == 0
+    larger = json.loads(capsys.readouterr().out)
+    assert larger["test"]["pruned"]["mse"] != pytest.approx(stored["test"]["pruned"]["mse"], rel=1e-6)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.hidden=3", "allowed: data.KEY=VALUE"),
+    ("data.dataset=qm9", "scored on the data set it was trained for"),
+    ("data.no_such_key=1", "data.no_such_key"),
+    ("data.n_test=-5", "data.n_test"),
+])
+def test_eval_rejects_overrides_that_change_the_model_or_break_the_config(
+        finished_run: Path, capsys: pytest.CaptureFixture, override: str, message: str) -> None:
+    assert main(["eval", str(finished_run), override]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert message in err, err
+    if override == "data.n_test=-5":
+        assert str(finished_run / "config.yaml") in err  # the error names the run's config file

@@ -107,6 +107,8 @@ def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooC
         config = load_config(run_dir / CONFIG_FILE, overrides) if overrides else \
             config_from_dict(raw, str(run_dir / CONFIG_FILE))
     except ConfigError as exc:
+        if overrides:  # the overrides are at fault (the error names the field and what is allowed)
+            raise exc.with_source(str(run_dir / CONFIG_FILE)) from None
         raise CheckpointError(f"{run_dir}: stored config does not validate against this acezoo: {exc}") from None
     model = compile_model(config)
     load_weights(model, run_dir / WEIGHTS_FILE)
