@@ -291,8 +291,8 @@ def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: flo
 
 def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float, split: str = "test") -> str:
     """Every finished run of ``contenders`` scored on ``split`` of its data with ``overrides``
-    (``data.*`` keys, e.g. ``data.n_test=5000``: a larger test split from the same block, whose
-    first molecules are the study's own), as ``acezoo eval RUN_DIR data.KEY=VALUE`` does: the
+    (``data.*`` keys, e.g. ``data.n_test=5000``: a larger test split from the same block, which
+    contains the study's own), as ``acezoo eval RUN_DIR data.KEY=VALUE`` does: the
     pruned model (the full one for contenders selected on it), per seed, and the paired
     difference to the first contender of each seed."""
     import json
