@@ -82,7 +82,9 @@ BAD_FILES = [
     ("name: ${oops}\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\n", "name: Interpolation key 'oops' not found"),
     ("name: x\ndata: {dataset: nbody_charged}\n", "model: Field required"),
     ("name: x\nmodel: {hidden: 3}\ndata: {dataset: nbody_charged}\n", "model.arch: missing"),
-    ("name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged, frame_out: 3}\n", "frame_out (3) must be after frame_in"),
+    ("name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged, frame_out: 3}\n", "data: frame_out (3) must be after frame_in"),
+    ("name: x\nmodel: {arch: gcnn}\ndata: {dataset: digits_rot, n_val: 900}\n",
+     "data: n_train + n_val + n_test = 1000 + 900 + 500 = 2400; allowed: at most the 1797 images"),
     ("name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\nextra: 1\n", "extra: unknown key"),
 ]
 

@@ -59,6 +59,8 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         msg, kind, ctx = err["msg"], err["type"], err.get("ctx") or {}
         if kind == "extra_forbidden":
             msg = "unknown key"
+        elif kind == "value_error":  # our validators' messages say what is wrong and what is allowed
+            msg = msg.removeprefix("Value error, ")
         elif kind == "union_tag_invalid":
             tag, key = ctx.get("tag"), ctx.get("discriminator", "").strip("'")
             allowed = ctx.get("expected_tags", "")

@@ -18,6 +18,7 @@ __all__ = ["NBodySpec", "MocapSpec", "DigitsSpec", "UprightDigitsSpec", "Advecti
            "MOCAP_ENV_VAR", "QM9Target", "QM9_BLOCKS", "QM9_SMALL", "QM9_ATOMREF"]
 
 MOCAP_ENV_VAR = "ACEZOO_MOCAP"
+DIGIT_IMAGES = 1797  # scikit-learn's handwritten digits
 
 QM9Target = Literal["mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv", "alpha_tensor"]
 QM9_BLOCKS = {"train": 100_000, "val": 17_748, "test": 13_083}
@@ -87,6 +88,14 @@ class _DigitsBase(DatasetSpec):
     n_test: int = Field(500, ge=1, description="Test images (n_train + n_val + n_test <= 1797).")
     upsample: int = Field(1, ge=1, le=8, description="Nearest-neighbour upsampling factor (8x8 -> 8k x 8k).")
     seed: int = Field(0, ge=0, description="Seed of the split and of the random transformations.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "_DigitsBase":
+        total = self.n_train + self.n_val + self.n_test
+        if total > DIGIT_IMAGES:
+            raise ValueError(f"n_train + n_val + n_test = {self.n_train} + {self.n_val} + {self.n_test} = {total}; "
+                             f"allowed: at most the {DIGIT_IMAGES} images of the data set")
+        return self
 
 
 class DigitsSpec(_DigitsBase):
