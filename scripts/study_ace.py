@@ -349,6 +349,13 @@ def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float
     return "\n".join(lines)
 
 
+def _report(path: Path, text: str) -> int:
+    """Write a report's markdown to ``path`` and print it."""
+    path.write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", choices=list(TASKS))
@@ -373,23 +380,13 @@ def main() -> int:
     if args.plot:
         plot_curves(out, args.plot, args.plot_to)
         return 0
+    names = args.only or [c.name for c in contenders]
     if args.task == "nbody-samples" and args.summary:
-        text = sample_efficiency(out, Path(args.out) / "nbody", args.seeds, args.plot_to)
-        (out / "results.md").write_text(text + "\n")
-        print(text)
-        return 0
+        return _report(out / "results.md", sample_efficiency(out, Path(args.out) / "nbody", args.seeds, args.plot_to))
     if args.robustness:
-        names = args.only or [c.name for c in contenders]
-        text = robustness(out, names, args.robustness, scale)
-        (out / "robustness.md").write_text(text + "\n")
-        print(text)
-        return 0
+        return _report(out / "robustness.md", robustness(out, names, args.robustness, scale))
     if args.rescore:
-        names = args.only or [c.name for c in contenders]
-        text = rescore(out, names, args.rescore, scale)
-        (out / "rescore.md").write_text(text + "\n")
-        print(text)
-        return 0
+        return _report(out / "rescore.md", rescore(out, names, args.rescore, scale))
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
