@@ -113,7 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if noises:
         metrics["perturbed"] = perturbed_metrics(model, split, data.task, noises, seed, device, batch_size)
     if args.json:
-        print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics}, indent=2))
+        print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, "samples": len(split),
+                          "overrides": list(overrides), **metrics}, indent=2))
         return 0
     print(f"checkpoint: {args.checkpoint} ({config.model.arch}, {config.data.dataset}, mode {config.constraints.mode})")
     print(f"split: {args.split} ({len(split)} samples{', ' + ' '.join(overrides) if overrides else ''})")

@@ -255,6 +255,7 @@ def test_eval_scores_on_a_larger_test_split(finished_run: Path, capsys: pytest.C
     assert "split: test (45 samples, data.n_test=45)" in out
     assert main(["eval", str(finished_run), "--json", "data.n_test=45"]) == 0
     larger = json.loads(capsys.readouterr().out)
+    assert larger["samples"] == 45 and larger["overrides"] == ["data.n_test=45"]
     assert larger["test"]["pruned"]["mse"] != pytest.approx(stored["test"]["pruned"]["mse"], rel=1e-6)
 
 
