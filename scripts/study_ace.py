@@ -317,10 +317,12 @@ def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float
         value = evaluate(which.eval(), getattr(data, split), data.task, torch.device("cpu"),
                          max(500, config.train.batch_size))[r["metric"]]
         scores.setdefault(key, {})[label] = value
+        scores.setdefault("_samples", {})[label] = len(getattr(data, split))
         cache.write_text(json.dumps(scores, indent=1))
         print(f"{key}: {split} {r['metric']} {value * scale:.4g} with {label} ({r[f'{split}_pruned'] * scale:.4g} "
               f"in the study)", flush=True)
-    size = f" ({len(getattr(data, split))} samples)" if data is not None else ""
+    samples = scores.get("_samples", {}).get(label)
+    size = f" ({samples} samples)" if samples else ""
     lines = [f"{split} {runs[0]['metric'] if runs else ''} with {label}{size}, mean +- std over seeds "
              f"(in the study: its own {split} split)", "",
              f"| contender | seeds | {split}, study | {split}, {label} | per seed, {label} |", "|---|---|---|---|---|"]

@@ -142,3 +142,5 @@ def test_rescore_scores_every_finished_run_on_changed_test_data(tmp_path: Path) 
     assert "Paired bounded-sgd - strict over seeds [0, 1]" in table
     cached = json.loads((Path(sweep.out) / "rescore.json").read_text())
     assert set(cached["strict-s0"]) == {"data.n_test=30", "data.n_test=45"}  # earlier scores are kept
+    again = study.rescore(Path(sweep.out), ["strict", "bounded-sgd"], ["data.n_test=45"], 1.0)  # from the cache
+    assert again == table
