@@ -18,7 +18,7 @@ from acezoo.data.advection import AdvectionSpec, build_advection
 from acezoo.data.bundle import ClassificationTask
 from acezoo.data.digits import DigitsSpec, UprightDigitsSpec, build_digits, load_digit_images
 from acezoo.data.images import ImageBatch, ImageTensorDataset
-from acezoo.errors import AcezooError
+from acezoo.data.specs import DIGIT_IMAGES
 from acezoo.paths import data_home
 from acezoo.symmetry import equivariance_error, symmetry_for
 
@@ -91,8 +91,9 @@ def test_digits_upright_and_upsampling() -> None:
     assert data.train.x.shape == (20, 1, 16, 16)
     assert np.array_equal(data.train.x[:, 0, ::2, ::2].numpy(), images[order])
     assert data.info["symmetric"] is False
-    with pytest.raises(AcezooError, match="exceeds the 1797 images"):
-        build_digits(UprightDigitsSpec(n_train=1700, n_val=100, n_test=100))
+    assert len(images) == DIGIT_IMAGES  # the bound the spec checks
+    with pytest.raises(ValidationError, match="1700 \\+ 100 \\+ 100 = 1900; allowed: at most the 1797 images"):
+        UprightDigitsSpec(n_train=1700, n_val=100, n_test=100)  # rejected with the config, before any data
 
 
 def test_advection_data_is_cached_and_deterministic() -> None:

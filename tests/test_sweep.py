@@ -120,6 +120,13 @@ def test_the_winner_is_chosen_among_contenders_selected_like_the_baseline(tmp_pa
     strict.write_text(json.dumps(record))
     assert summarise(sweep.out, baseline=None)[1] == "pen"
 
+    # seeds beyond the sweep's plan (e.g. trained by a second sweep and copied in) count when asked for
+    extra = dict(record, seed=1, best_val=0.5)
+    (Path(sweep.out) / "results" / "strict-s1.json").write_text(json.dumps(extra))
+    assert "| strict | 1 |" in summarise(sweep.out)[0]
+    assert "| strict | 2 |" in summarise(sweep.out, seeds=[0, 1])[0]
+    assert "| eq | 1 |" in summarise(sweep.out, seeds=[0, 1])[0]
+
 
 def test_rescore_scores_every_finished_run_on_changed_test_data(tmp_path: Path) -> None:
     """scripts/study_ace.py --rescore: each finished run's selected model on a larger test split;

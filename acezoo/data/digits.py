@@ -47,9 +47,7 @@ def _transform(images: np.ndarray, rng: np.random.Generator, flips: bool) -> np.
 
 def build_digits(spec: DigitsSpec | UprightDigitsSpec) -> DataBundle:
     images, labels = load_digit_images()
-    total = spec.n_train + spec.n_val + spec.n_test
-    if total > len(images):
-        raise AcezooError(f"digits: n_train + n_val + n_test = {total} exceeds the {len(images)} images")
+    total = spec.n_train + spec.n_val + spec.n_test  # <= len(images): the spec checks it
     rng = np.random.default_rng(spec.seed)
     order = rng.permutation(len(images))[:total]
     images, labels = images[order], labels[order]

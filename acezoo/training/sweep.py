@@ -244,9 +244,12 @@ def launch_workers(out: str | Path, workers: int, only: Sequence[str] = (), log:
             sink.close()
 
 
-def collect(out: str | Path) -> list[dict[str, Any]]:
-    """Every finished run of the sweep in ``out``, in plan order."""
+def collect(out: str | Path, seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Every finished run of the sweep in ``out``, in plan order; ``seeds``: these seeds instead
+    of the sweep's (e.g. seeds that another sweep into a copy trained and added)."""
     sweep = Sweep.load(out)
+    if seeds is not None:
+        sweep.seeds = list(seeds)
     runs = []
     for contender, seed in sweep.keys():
         path = Path(out) / "results" / f"{run_key(contender.name, seed)}.json"
@@ -277,7 +280,7 @@ def summarise(out: str | Path, baseline: str | None = "strict", seeds: Sequence[
     sweep = Sweep.load(out)
     if seeds is not None:
         sweep.seeds = list(seeds)
-    runs = [r for r in collect(out) if r["seed"] in sweep.seeds and (not only or r["contender"] in only)]
+    runs = [r for r in collect(out, sweep.seeds) if not only or r["contender"] in only]
     s = sweep.scale
     unit = f" ({sweep.unit})" if sweep.unit else ""
     lines = [f"| contender | seeds | best val{unit} (selection) | test, pruned{unit} | test, full{unit} | "
