@@ -318,7 +318,9 @@ def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float
                          max(500, config.train.batch_size))[r["metric"]]
         scores.setdefault(key, {})[label] = value
         scores.setdefault("_samples", {})[label] = len(getattr(data, split))
-        cache.write_text(json.dumps(scores, indent=1))
+        tmp = cache.with_suffix(".json.tmp")  # a run cut off mid-write leaves the cache whole
+        tmp.write_text(json.dumps(scores, indent=1))
+        tmp.replace(cache)
         print(f"{key}: {split} {r['metric']} {value * scale:.4g} with {label} ({r[f'{split}_pruned'] * scale:.4g} "
               f"in the study)", flush=True)
     samples = scores.get("_samples", {}).get(label)
