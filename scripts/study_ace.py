@@ -298,6 +298,7 @@ def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float
     import json
     import statistics
 
+    from acezoo.data.bundle import DataBundle
     from acezoo.training.checkpoint import load_run
     from acezoo.training.evaluate import evaluate
     from acezoo.training.trainer import build_data
@@ -306,13 +307,16 @@ def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float
     cache = out / "rescore.json"
     scores: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
     runs = [r for r in collect(out) if r["contender"] in contenders and r["metric"]]
-    data = None
+    built: dict[str, DataBundle] = {}  # data built once per data config (contenders may change data.*)
     for r in runs:
         key = f"{r['contender']}-s{r['seed']}"
         if label in scores.get(key, {}):
             continue
         config, model = load_run(r["run_dir"], tuple(overrides))
-        data = data if data is not None else build_data(config)  # same data for every run of a task
+        data_key = config.data.model_dump_json()
+        if data_key not in built:
+            built[data_key] = build_data(config)
+        data = built[data_key]
         which = model if r["selected_on"].startswith("val_full") else model.prune()
         value = evaluate(which.eval(), getattr(data, split), data.task, torch.device("cpu"),
                          max(500, config.train.batch_size))[r["metric"]]
