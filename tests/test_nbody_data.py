@@ -61,3 +61,47 @@ def test_field_variant_changes_the_dynamics() -> None:
 def test_field_spec_normalises_direction() -> None:
     params = small(field_strength=3.0, field_direction=(0.0, 4.0, 3.0)).params()
     assert np.allclose(params.field, (0.0, 2.4, 1.8))
+
+
+# --------------------------------------------------------------------------- the EGNN authors' draw
+
+
+def test_egnn_small_draw_replays_the_authors_generator_calls() -> None:
+    """The first training simulation of ``draw: egnn_small`` is what generate_dataset.py --seed 43
+    draws first: charges by choice (5 uniforms), positions randn(3, 5), directions randn(3, 5)
+    scaled to speed 0.5; the second comes after the two zero-noise draws randn(49, 3, 5)."""
+    from acezoo.data.nbody_egnn_draw import egnn_small_initial_conditions
+
+    rs = np.random.RandomState(43)
+    expected = []
+    for _ in range(2):
+        charge = np.where(rs.random_sample((5, 1)) < 0.5, -1.0, 1.0)
+        loc, vel = rs.randn(3, 5), rs.randn(3, 5)
+        expected.append((loc.T, 0.5 * vel.T / np.linalg.norm(vel.T, axis=1, keepdims=True), charge))
+        rs.randn(49 * 3 * 5 * 2)
+    pos0, vel0, charge = egnn_small_initial_conditions("train", 2)
+    for k, (p, v, q) in enumerate(expected):
+        assert np.array_equal(pos0[k], p) and np.allclose(vel0[k], v, rtol=0, atol=1e-15) and np.array_equal(charge[k], q)
+    val = egnn_small_initial_conditions("val", 1)[0]
+    assert not np.array_equal(val[0], pos0[0])
+    with pytest.raises(ValueError, match="2000 simulations"):
+        egnn_small_initial_conditions("test", 2001)
+
+
+def test_egnn_small_draw_builds_its_own_cached_split() -> None:
+    from acezoo.data.nbody_egnn_draw import egnn_small_initial_conditions
+    from acezoo.data.nbody_sim import integrate
+
+    spec = small(draw="egnn_small", frame_in=31, frame_out=41)
+    split = load_split(spec, "val")
+    traj = integrate(*egnn_small_initial_conditions("val", 10), frames=(31, 41))
+    assert np.array_equal(split["pos_in"], traj.pos[:, 0]) and np.array_equal(split["pos_out"], traj.pos[:, 1])
+    assert not np.array_equal(split["pos_in"], load_split(small(frame_in=31, frame_out=41), "val")["pos_in"])
+    assert list((data_home() / "nbody").glob("charged_egnn_small_n10_*"))
+
+
+@pytest.mark.parametrize("kw, message", [({"n_train": 10_001}, "n_train .10001. exceeds the 10000 train"),
+                                        ({"seed": 1}, "leave seed at 0")])
+def test_egnn_small_draw_rejects_what_it_cannot_give(kw: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NBodySpec(draw="egnn_small", **kw)

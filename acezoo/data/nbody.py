@@ -6,6 +6,9 @@ charges at frame ``frame_in`` (default 30). Each item is a ``Data`` with ``pos``
 With ``field_strength > 0`` a constant external field acts on the charges and breaks the
 rotation symmetry (the partially symmetric variant); translations stay a symmetry.
 
+``draw: egnn_small`` replays the initial conditions of the EGNN authors' own ``nbody_small`` set
+(:mod:`acezoo.data.nbody_egnn_draw`) instead of drawing them from ``seed``.
+
 Simulations are cached as ``.npz`` files under ``<data home>/nbody/`` keyed by every
 parameter that affects them.
 """
@@ -20,7 +23,8 @@ import torch
 from acezoo.data.bundle import DataBundle, RegressionTask
 from acezoo.data.cache import cache_path, cached_arrays
 from acezoo.data.graphs import fully_connected_edge_index
-from acezoo.data.nbody_sim import NBodyParams, simulate
+from acezoo.data.nbody_egnn_draw import egnn_small_initial_conditions
+from acezoo.data.nbody_sim import NBodyParams, integrate, simulate
 from acezoo.data.specs import NBodySpec
 from acezoo.data.tensor_graphs import GraphTensorDataset
 
@@ -29,8 +33,11 @@ __all__ = ["NBodySpec", "build_nbody", "load_split"]
 _SPLIT_OFFSET = {"train": 1, "val": 2, "test": 3}
 
 
-def _cache_path(params: NBodyParams, n: int, seed: int, frames: tuple[int, int]) -> Path:
+def _cache_path(params: NBodyParams, n: int, seed: int, frames: tuple[int, int], draw: str = "acezoo") -> Path:
     key = {"params": asdict(params), "n": n, "seed": seed, "frames": frames, "v": 1}
+    if draw != "acezoo":
+        key["draw"] = draw
+        return cache_path("nbody", f"charged_{draw}_n{n}_s{seed}", key)
     return cache_path("nbody", f"charged_n{n}_s{seed}", key)
 
 
@@ -42,10 +49,14 @@ def load_split(spec: NBodySpec, split: str, progress: bool = False) -> dict[str,
     params = spec.params()
 
     def make() -> dict[str, np.ndarray]:
-        traj = simulate(n, seed=seed, params=params, frames=frames, progress=progress)
+        if spec.draw == "egnn_small":
+            pos0, vel0, charge = egnn_small_initial_conditions(split, n)
+            traj = integrate(pos0, vel0, charge, params, frames=frames, progress=progress)
+        else:
+            traj = simulate(n, seed=seed, params=params, frames=frames, progress=progress)
         return {"pos_in": traj.pos[:, 0], "vel_in": traj.vel[:, 0], "pos_out": traj.pos[:, 1], "charge": traj.charge}
 
-    return cached_arrays(_cache_path(params, n, seed, frames), make)
+    return cached_arrays(_cache_path(params, n, seed, frames, spec.draw), make)
 
 
 def _to_dataset(arrays: dict[str, np.ndarray]) -> GraphTensorDataset:

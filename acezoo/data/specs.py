@@ -48,11 +48,27 @@ class NBodySpec(DatasetSpec):
     field_direction: tuple[float, float, float] = Field(
         (0.0, 0.0, 1.0), description="Direction of the external field (normalised)."
     )
+    draw: Literal["acezoo", "egnn_small"] = Field(
+        "acezoo",
+        description="Initial conditions: `acezoo` (drawn from `seed`) or `egnn_small` (the EGNN authors' "
+        "nbody_small set replayed: NumPy RandomState(43), the first n_train of its 10000 training, n_val of its "
+        "2000 validation and n_test of its 2000 test simulations; `seed` must stay 0; their frames 30 -> 40 are "
+        "frame_in 31, frame_out 41 here).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "NBodySpec":
         if self.frame_out <= self.frame_in:
             raise ValueError(f"frame_out ({self.frame_out}) must be after frame_in ({self.frame_in})")
+        if self.draw == "egnn_small":
+            from acezoo.data.nbody_egnn_draw import EGNN_SMALL_SIZES
+
+            for split, size in EGNN_SMALL_SIZES.items():
+                if getattr(self, f"n_{split}") > size:
+                    raise ValueError(f"n_{split} ({getattr(self, f'n_{split}')}) exceeds the {size} {split} "
+                                     "simulations of draw egnn_small")
+            if self.seed != 0:
+                raise ValueError("seed: draw egnn_small is the authors' fixed draw (RandomState(43)); leave seed at 0")
         if math.hypot(*self.field_direction) == 0:
             raise ValueError("field_direction must be a non-zero vector")
         return self
