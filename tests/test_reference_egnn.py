@@ -77,3 +77,24 @@ def test_summary_lists_unfinished_seeds(study, tmp_path: Path) -> None:
     table = study.summary(tmp_path, [1, 2], TINY)
     assert "| 2 | (not finished) |" in table
     assert "mean +- std (1 seeds)" in table and "Linear dynamics" in table
+
+
+def test_error_tail_statistics(study) -> None:
+    """scripts/nbody_error_tail.py: the shares of the worst trajectories, on a 'no motion' model."""
+    spec = importlib.util.spec_from_file_location("nbody_error_tail", SCRIPTS / "nbody_error_tail.py")
+    tail = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tail)
+    data = study.build_nbody(["data.n_train=1", "data.n_val=1", "data.n_test=300"])
+
+    class Static(torch.nn.Module):
+        def forward(self, batch):  # noqa: ANN001, ANN202
+            return batch.pos
+
+    s = tail.tail_stats(Static(), data.test)
+    from acezoo.training.batches import collate
+
+    b = collate(data.test, torch.arange(300))
+    assert s["mse"] == pytest.approx(float(((b.pos - b.y) ** 2).double().mean()), rel=1e-6)
+    assert 0.01 < s["top1"] < s["top5"] < 1.0  # 3 and 15 of 300 trajectories
+    assert s["mse_wo_top1"] < s["mse"] and s["median"] < s["mse"]
+    assert 0 < s["dmin_top1"] and 0 < s["dmin_all"]
