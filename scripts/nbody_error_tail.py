@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from acezoo.compiler import strip_relaxed
+from acezoo.config.loader import load_config
 from acezoo.training.batches import collate
 from acezoo.training.checkpoint import load_run
 from acezoo.training.trainer import build_data
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         config, model = load_run(run)
         net = strip_relaxed(model.net).eval()
         for name, overrides in splits:
-            cfg = load_run(run, tuple(overrides))[0] if overrides else config
+            cfg = load_config(run / "config.yaml", overrides) if overrides else config  # the data only
             s = tail_stats(net, build_data(cfg).test)
             print(f"| {run.name} | {name} | {s['mse'] * 1e3:.2f} | {s['median'] * 1e3:.2f} | {s['top1']:.2f} | "
                   f"{s['top5']:.2f} | {s['mse_wo_top1'] * 1e3:.2f} | {s['dmin_top1']:.2f} / {s['dmin_all']:.2f} |")

@@ -31,7 +31,7 @@ _N, _SPEED, _BOX, _SAVED_FRAMES = 5, 0.5, 5.0, 49
 
 def _one_draw(rs: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     charge = rs.choice(np.array([-1.0, 0.0, 1.0]), size=(_N, 1), p=[0.5, 0.0, 0.5])
-    loc = rs.randn(3, _N) * 1.0
+    loc = rs.randn(3, _N)  # loc_std = 1
     vel = rs.randn(3, _N)
     vel = vel * _SPEED / np.sqrt((vel**2).sum(axis=0)).reshape(1, -1)
     over, under = loc > _BOX, loc < -_BOX

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from acezoo.config.base import DatasetSpec
+from acezoo.data.nbody_egnn_draw import EGNN_SMALL_SIZES
 from acezoo.data.nbody_sim import NBodyParams
 
 __all__ = ["NBodySpec", "MocapSpec", "DigitsSpec", "UprightDigitsSpec", "AdvectionSpec", "QM9Spec",
@@ -61,8 +62,6 @@ class NBodySpec(DatasetSpec):
         if self.frame_out <= self.frame_in:
             raise ValueError(f"frame_out ({self.frame_out}) must be after frame_in ({self.frame_in})")
         if self.draw == "egnn_small":
-            from acezoo.data.nbody_egnn_draw import EGNN_SMALL_SIZES
-
             for split, size in EGNN_SMALL_SIZES.items():
                 if getattr(self, f"n_{split}") > size:
                     raise ValueError(f"n_{split} ({getattr(self, f'n_{split}')}) exceeds the {size} {split} "
