@@ -133,6 +133,9 @@ def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Conte
     return out
 
 
+# the sample-efficiency studies and the study whose strict and ACE-default runs give their n = 3000 point
+SAMPLE_BASE = {"nbody-samples": "nbody", "se3t-nbody-samples": "se3t-nbody"}
+
 # task -> (base config, shared overrides: budget and protocol, metric scale, unit, contenders)
 # The N-body studies were run without gradient clipping, the config's default then: they pin it
 # off, so that they resume and extend as they were run. The clipped default was chosen with
@@ -145,6 +148,9 @@ TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
                    ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", DEFAULT_VS_STRICT),
     "qm9": ("zoo_configs/egnn_qm9_equality.yaml", ["train.epochs=40"], 1.0, "MAE meV", DEFAULT_VS_STRICT),
     "nbody-samples": ("zoo_configs/egnn_nbody_equality.yaml", NBODY_PROTOCOL, 1.0, "MSE", sample_contenders()),
+    "se3t-nbody-samples": ("zoo_configs/se3t_nbody_equality.yaml",
+                           ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE",
+                           sample_contenders((5000, 9000))),
     "mocap": ("zoo_configs/egnn_mocap_equality.yaml",
               ["train.epochs=3000", "train.eval_every=5", "train.patience=200", "data.path=../shared/data/cmu_mocap_run.npz"],
               100.0, "MSE x 1e-2", protocol_contenders(["model.branch=bounded"])),
@@ -196,8 +202,9 @@ def plot_curves(out: Path, names: list[str] | None = None, path: Path | None = N
 
 def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Path | None = None) -> str:
     """Test MSE (pruned) against training trajectories, strict vs the ACE default: the
-    ``nbody-samples`` runs, with n = 3000 taken from the ``nbody`` study (same budget and
-    selection rule: its ``strict`` and ``bounded-nupi-prune`` contenders)."""
+    ``nbody-samples`` (or ``se3t-nbody-samples``) runs, with n = 3000 taken from the base study
+    in ``nbody_out`` (same budget and selection rule: its ``strict`` and ``bounded-nupi-prune``
+    contenders)."""
     import statistics
 
     rows: dict[tuple[str, int], list[dict]] = {}
@@ -389,8 +396,9 @@ def main() -> int:
         plot_curves(out, args.plot, args.plot_to)
         return 0
     names = args.only or [c.name for c in contenders]
-    if args.task == "nbody-samples" and args.summary:
-        return _report(out / "results.md", sample_efficiency(out, Path(args.out) / "nbody", args.seeds, args.plot_to))
+    if args.task in SAMPLE_BASE and args.summary:
+        base = Path(args.out) / SAMPLE_BASE[args.task]
+        return _report(out / "results.md", sample_efficiency(out, base, args.seeds, args.plot_to))
     if args.robustness:
         return _report(out / "robustness.md", robustness(out, names, args.robustness, scale))
     if args.rescore:
@@ -398,7 +406,7 @@ def main() -> int:
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
-    table, winner = summarise(out, baseline="strict" if args.task not in ("mocap", "nbody-samples") else None,
+    table, winner = summarise(out, baseline="strict" if args.task != "mocap" and args.task not in SAMPLE_BASE else None,
                               seeds=args.seeds if args.summary else None, only=args.only if args.summary else ())
     text = (f"{args.task}: base {config}, overrides {' '.join(sweep.common)}; seeds {args.seeds}. "
             f"Mean +- std over seeds; selection on validation only.\n\n{table}\n\n"

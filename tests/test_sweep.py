@@ -131,11 +131,7 @@ def test_the_winner_is_chosen_among_contenders_selected_like_the_baseline(tmp_pa
 def test_rescore_scores_every_finished_run_on_changed_test_data(tmp_path: Path) -> None:
     """scripts/study_ace.py --rescore: each finished run's selected model on a larger test split;
     the study's own split (the first 30) reproduces the study's test figures."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("study_ace", Path(__file__).parents[1] / "scripts" / "study_ace.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = _study_script()
     sweep = _sweep(tmp_path)
     run_worker(sweep.out)
     runs = {f"{r['contender']}-s{r['seed']}": r for r in collect(sweep.out)}
@@ -151,3 +147,25 @@ def test_rescore_scores_every_finished_run_on_changed_test_data(tmp_path: Path) 
     assert set(cached["strict-s0"]) == {"data.n_test=30", "data.n_test=45"}  # earlier scores are kept
     again = study.rescore(Path(sweep.out), ["strict", "bounded-sgd"], ["data.n_test=45"], 1.0)  # from the cache
     assert again == table
+
+
+def _study_script():  # noqa: ANN202 - the module object of scripts/study_ace.py
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_ace", Path(__file__).parents[1] / "scripts" / "study_ace.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    return study
+
+
+def test_every_study_contender_is_a_valid_config() -> None:
+    """Each contender of each task of scripts/study_ace.py, with the task's shared overrides,
+    validates (a typo in a study's overrides fails here, not hours into a run)."""
+    study = _study_script()
+    root = Path(__file__).parents[1]
+    for task, (config, common, _, _, contenders) in study.TASKS.items():
+        for c in contenders:
+            cfg = load_config(root / config, [*common, *c.overrides])
+            assert cfg.name, (task, c.name)
+    for task, base in study.SAMPLE_BASE.items():  # the n = 3000 point comes from the same model's study
+        assert study.TASKS[task][0] == study.TASKS[base][0]
