@@ -134,7 +134,7 @@ def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Conte
 
 
 # the sample-efficiency studies and the study whose strict and ACE-default runs give their n = 3000 point
-SAMPLE_BASE = {"nbody-samples": "nbody", "se3t-nbody-samples": "se3t-nbody"}
+SAMPLE_BASE = {"nbody-samples": ("nbody", "EGNN"), "se3t-nbody-samples": ("se3t-nbody", "SE(3)-Transformer")}
 
 # task -> (base config, shared overrides: budget and protocol, metric scale, unit, contenders)
 # The N-body studies were run without gradient clipping, the config's default then: they pin it
@@ -200,7 +200,8 @@ def plot_curves(out: Path, names: list[str] | None = None, path: Path | None = N
     plt.close(fig)
 
 
-def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Path | None = None) -> str:
+def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Path | None = None,
+                      model: str = "EGNN") -> str:
     """Test MSE (pruned) against training trajectories, strict vs the ACE default: the
     ``nbody-samples`` (or ``se3t-nbody-samples``) runs, with n = 3000 taken from the base study
     in ``nbody_out`` (same budget and selection rule: its ``strict`` and ``bounded-nupi-prune``
@@ -245,7 +246,7 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
-        for kind, label in (("strict", "strict EGNN"), ("ace", "ACE (equality, pruned)")):
+        for kind, label in (("strict", f"strict {model}"), ("ace", "ACE (equality, pruned)")):
             pts = curves[kind]
             if pts:
                 ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
@@ -254,7 +255,7 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
         ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.set_xlabel("training trajectories")
         ax.set_ylabel("test MSE (mean +- std over seeds)")
-        ax.set_title("charged N-body, EGNN: sample efficiency")
+        ax.set_title(f"charged N-body, {model}: sample efficiency")
         ax.legend()
         fig.tight_layout()
         fig.savefig(plot_to, dpi=100)
@@ -397,8 +398,8 @@ def main() -> int:
         return 0
     names = args.only or [c.name for c in contenders]
     if args.task in SAMPLE_BASE and args.summary:
-        base = Path(args.out) / SAMPLE_BASE[args.task]
-        return _report(out / "results.md", sample_efficiency(out, base, args.seeds, args.plot_to))
+        base, model = SAMPLE_BASE[args.task]
+        return _report(out / "results.md", sample_efficiency(out, Path(args.out) / base, args.seeds, args.plot_to, model))
     if args.robustness:
         return _report(out / "robustness.md", robustness(out, names, args.robustness, scale))
     if args.rescore:

@@ -167,5 +167,5 @@ def test_every_study_contender_is_a_valid_config() -> None:
         for c in contenders:
             cfg = load_config(root / config, [*common, *c.overrides])
             assert cfg.name, (task, c.name)
-    for task, base in study.SAMPLE_BASE.items():  # the n = 3000 point comes from the same model's study
+    for task, (base, _) in study.SAMPLE_BASE.items():  # the n = 3000 point comes from the same model's study
         assert study.TASKS[task][0] == study.TASKS[base][0]
