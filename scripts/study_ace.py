@@ -209,10 +209,10 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
     import statistics
 
     rows: dict[tuple[str, int], list[dict]] = {}
-    for r in collect(out):
+    for r in collect(out, seeds):
         kind, n = r["contender"].rsplit("-n", 1)
         rows.setdefault((kind, int(n)), []).append(r)
-    for r in collect(nbody_out):
+    for r in collect(nbody_out, seeds):
         kind = {"strict": "strict", "bounded-nupi-prune": "ace"}.get(r["contender"])
         if kind:
             rows.setdefault((kind, 3000), []).append(r)
@@ -252,6 +252,7 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
                 ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
                             capsize=3, label=label)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.set_xlabel("training trajectories")
         ax.set_ylabel("test MSE (mean +- std over seeds)")
