@@ -141,15 +141,14 @@ SAMPLE_BASE = {"nbody-samples": ("nbody", "EGNN"), "se3t-nbody-samples": ("se3t-
 # off, so that they resume and extend as they were run. The clipped default was chosen with
 # `--out docs/studies/ace-clip ... train.grad_clip=1.0` (extra overrides come last and win).
 NBODY_PROTOCOL = ["train.epochs=500", "train.eval_every=5", "train.patience=150", "train.grad_clip=null"]
+SE3T_NBODY_PROTOCOL = ["train.epochs=500", "train.eval_every=5", "train.patience=150"]  # the config's clipping
 TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml", NBODY_PROTOCOL, 1.0, "MSE",
               ace_contenders() + stream_contenders() + initial_distance_contenders()),
-    "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml",
-                   ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE", DEFAULT_VS_STRICT),
+    "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml", SE3T_NBODY_PROTOCOL, 1.0, "MSE", DEFAULT_VS_STRICT),
     "qm9": ("zoo_configs/egnn_qm9_equality.yaml", ["train.epochs=40"], 1.0, "MAE meV", DEFAULT_VS_STRICT),
     "nbody-samples": ("zoo_configs/egnn_nbody_equality.yaml", NBODY_PROTOCOL, 1.0, "MSE", sample_contenders()),
-    "se3t-nbody-samples": ("zoo_configs/se3t_nbody_equality.yaml",
-                           ["train.epochs=500", "train.eval_every=5", "train.patience=150"], 1.0, "MSE",
+    "se3t-nbody-samples": ("zoo_configs/se3t_nbody_equality.yaml", SE3T_NBODY_PROTOCOL, 1.0, "MSE",
                            sample_contenders((5000, 9000))),
     "mocap": ("zoo_configs/egnn_mocap_equality.yaml",
               ["train.epochs=3000", "train.eval_every=5", "train.patience=200", "data.path=../shared/data/cmu_mocap_run.npz"],
