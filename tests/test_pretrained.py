@@ -126,6 +126,44 @@ def test_the_ace_flagship_is_not_worse_than_the_strict_model_at_the_same_budget(
     assert float(diff.mean()) < 2 * float(diff.std() / math.sqrt(len(diff)))
 
 
+# an ACE model's strict counterpart, where it is not the same name ending in -strict
+COUNTERPART = {"egnn-mocap-ace": "egnn-mocap-e3-strict"}  # the E(3) protocol: |v| only, no height
+BUDGET = {"epochs", "patience", "eval_every", "lr", "lr_schedule", "batch_size", "weight_decay", "grad_clip"}
+BRANCH_ONLY = {"branch", "branch_hidden"}  # model fields that mean nothing to a strict model
+
+
+def _ace_strict_pairs() -> list[tuple[str, str]]:
+    pairs = []
+    for name in SHIPPED:
+        if name.endswith("-ace"):
+            strict = COUNTERPART.get(name, name.removesuffix("-ace") + "-strict")
+            if strict in SHIPPED:
+                pairs.append((name, strict))
+    return pairs
+
+
+@pytest.mark.parametrize(("ace", "strict"), _ace_strict_pairs())
+def test_every_shipped_ace_model_and_its_strict_counterpart_share_data_inputs_and_budget(ace: str, strict: str) -> None:
+    """Side by side in ``acezoo list --pretrained`` the two read as a comparison, so they must be
+    one: the same data, the same input features and width, the same budget, seed and selection."""
+    a, s = (pretrained_info(n) for n in (ace, strict))
+    assert (a.mode, s.mode) == ("equality", "strict")
+    ca, cs = (acezoo.load(n).acezoo_config for n in (ace, strict))
+    assert ca.data == cs.data
+    assert ca.model.model_dump(exclude=BRANCH_ONLY) == cs.model.model_dump(exclude=BRANCH_ONLY)
+    assert ca.train.model_dump(include=BUDGET) == cs.train.model_dump(include=BUDGET)
+    assert ca.train.select_on == cs.train.select_on and ca.seed == cs.seed
+
+
+def test_mocap_ace_is_paired_with_the_strict_model_of_its_own_protocol() -> None:
+    """``egnn-mocap-strict`` reads the joint height (the published protocol), ``egnn-mocap-ace``
+    does not (the E(3) protocol): the pairing above must not compare them."""
+    assert ("egnn-mocap-ace", "egnn-mocap-strict") not in _ace_strict_pairs()
+    heights = {n: "height" in acezoo.load(n).acezoo_config.model.node_features
+               for n in ("egnn-mocap-ace", "egnn-mocap-strict", "egnn-mocap-e3-strict")}
+    assert heights == {"egnn-mocap-ace": False, "egnn-mocap-strict": True, "egnn-mocap-e3-strict": False}
+
+
 def test_cli_list_pretrained_and_info(capsys: pytest.CaptureFixture) -> None:
     from acezoo.cli import main
 
