@@ -48,6 +48,8 @@ QM9_CONVERGED = ("train.epochs=300", "train.lr_schedule=cosine", "train.patience
 # in training order: cheapest first
 ZOO: dict[str, ZooModel] = {
     "gcnn-digits-ace": ZooModel("gcnn_digits_equality"),
+    # its strict counterpart, as in the digits ACE study: the equality config in strict mode
+    "gcnn-digits-strict": ZooModel("gcnn_digits_equality", ("constraints.mode=strict",)),
     "gcnn-digits-upright-resilient": ZooModel("gcnn_digits_resilient", ("data.dataset=digits_upright",)),
     "gcnn-advection-resilient": ZooModel("gcnn_advection_resilient"),
     "egnn-nbody-ace": ZooModel("egnn_nbody_equality", NBODY),
