@@ -16,7 +16,7 @@ import torch
 
 import acezoo
 from acezoo import registry
-from acezoo.hub.card import data_credit
+from acezoo.hub.card import data_credit, how_trained
 from acezoo.hub.pretrained import bundled, pretrained_dir, pretrained_info
 from acezoo.training.batches import eval_batches
 from acezoo.training.evaluate import evaluate
@@ -42,6 +42,8 @@ def test_the_pretrained_zoo_is_shipped_with_cards() -> None:
             assert f"{value:.6g}" in card  # the card states the measured figure
         info = pretrained_info(name)
         assert data_credit(info.dataset) in card  # where the data comes from, and its terms
+        mode = _card(name)["mode"]
+        assert f"{how_trained(mode)}." in card.splitlines()[2], f"{name}: the card's first line names how it was trained"
         arch = {"egnn": "egnn", "se3_transformer": "se3t", "gcnn": "gcnn"}[info.arch]
         assert name.startswith(f"{arch}-"), f"{name}: names are <arch>-<task>-<mode>"
         assert name.endswith(("-ace", "-strict", "-resilient")), name

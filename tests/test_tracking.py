@@ -64,3 +64,10 @@ def test_model_card_is_written(tmp_path: Path) -> None:
     mse = result.metrics["test"]["pruned"]["mse"]
     assert f"{mse:.6g}" in card and "acezoo train config.yaml" in card and "License" in card
     assert "equality" in card and "Charged N-body" in card
+    assert "trained with ACE in **equality** mode." in card
+
+
+def test_model_card_of_a_strict_model_does_not_claim_ace(tmp_path: Path) -> None:
+    config = acezoo.load_config(ZOO / "egnn_nbody_strict.yaml", tiny_overrides(tmp_path, epochs=1))
+    card = (acezoo.train(config).run_dir / "README.md").read_text()
+    assert "trained as the strict equivariant model" in card and "with ACE" not in card

@@ -10,7 +10,7 @@ from acezoo.config.schema import ZooConfig
 from acezoo.io.atomic import atomic_write_text
 from acezoo.run_layout import CARD_FILE
 
-__all__ = ["write_card", "git_commit", "CARD_FILE"]
+__all__ = ["write_card", "git_commit", "how_trained", "CARD_FILE"]
 
 
 _TASKS = {
@@ -67,6 +67,20 @@ def _row(name: str, values: dict[str, float]) -> str:
     return f"| {name} | " + " | ".join(f"{v:.6g}" for v in values.values()) + " |"
 
 
+# how each constraint mode trains the model, as the card's first line says it
+HOW_TRAINED = {
+    "strict": "trained as the strict equivariant model (**strict** mode: no symmetry-breaking branch, no ACE)",
+    "free": "trained with its symmetry-breaking branches unconstrained (**free** mode: a non-equivariant baseline)",
+    "schedule": "trained with gamma on a fixed 0 -> peak -> 0 schedule (**schedule** mode, not ACE)",
+    "penalty": "trained with a fixed-weight equivariance penalty (**penalty** mode, not ACE)",
+}
+
+
+def how_trained(mode: str) -> str:
+    """``trained with ACE in **equality** mode`` for ACE's constrained modes, else what the mode does."""
+    return HOW_TRAINED.get(mode, f"trained with ACE in **{mode}** mode")
+
+
 def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], command: str | None = None) -> Path:
     """Write ``run_dir/README.md`` describing the model, its data, protocol and measured metrics."""
     c, m = config, metrics
@@ -79,8 +93,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
     lines = [
         f"# {c.name}",
         "",
-        f"acezoo {__version__} (commit {git_commit()}): **{c.model.arch}** trained with ACE in "
-        f"**{c.constraints.mode}** mode.",
+        f"acezoo {__version__} (commit {git_commit()}): **{c.model.arch}** {how_trained(c.constraints.mode)}.",
         "",
         "## Task and data",
         "",
