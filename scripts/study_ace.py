@@ -120,6 +120,13 @@ def protocol_contenders(dynamics: list[str]) -> list[Contender]:
             out.append(Contender(f"{protocol}-{mode}-stream", (f"constraints.mode={mode}", *stream, *DYNAMICS["adam"])))
         out.append(Contender(f"{protocol}-equality-stream-nupi-prune", ("constraints.mode=equality", *stream,
                                                                         *DYNAMICS["nupi"], "constraints.prune_tol=0.02")))
+    # the winner's branch with the other dynamics: the authors' adamsgd, nuPI unpruned, and the
+    # paper's Adam without the augmented-Lagrangian term (ACE's Algorithm 1 verbatim)
+    for protocol, extra in (("e3", ()), ("height", ("model.node_features=[height]",))):
+        stream = ("constraints.mode=equality", *extra, "model.branch=stream")
+        out += [Contender(f"{protocol}-equality-stream-adamsgd", (*stream, *DYNAMICS["adamsgd"])),
+                Contender(f"{protocol}-equality-stream-nupi", (*stream, *DYNAMICS["nupi"])),
+                Contender(f"{protocol}-equality-stream-nopen", (*stream, *DYNAMICS["adam"], "constraints.penalty=0"))]
     return out
 
 
