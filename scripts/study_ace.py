@@ -274,9 +274,11 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
     return "\n".join(lines)
 
 
-def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: float) -> str:
-    """Test metric of every finished run of ``contenders`` under seeded Gaussian input noise
-    (``acezoo eval --perturb``): pruned model (full model for contenders selected on it)."""
+def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: float,
+               seeds: list[int] | None = None) -> str:
+    """Test metric of every finished run of ``contenders`` (of ``seeds``; default: the study's
+    last seeds) under seeded Gaussian input noise (``acezoo eval --perturb``): pruned model (full
+    model for contenders selected on it)."""
     import json
     import statistics
 
@@ -284,7 +286,7 @@ def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: flo
 
     cache = out / "robustness.json"
     scores: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
-    runs = [r for r in collect(out) if r["contender"] in contenders and r["metric"]]  # scored (diverged: best weights)
+    runs = [r for r in collect(out, seeds) if r["contender"] in contenders and r["metric"]]  # scored (diverged: best weights)
     for r in runs:
         key = f"{r['contender']}-s{r['seed']}"
         if all(f"{sg:g}" in scores.get(key, {}) for sg in sigmas):
@@ -308,7 +310,8 @@ def robustness(out: Path, contenders: list[str], sigmas: list[float], scale: flo
     return "\n".join(lines)
 
 
-def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float, split: str = "test") -> str:
+def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float, split: str = "test",
+            seeds: list[int] | None = None) -> str:
     """Every finished run of ``contenders`` scored on ``split`` of its data with ``overrides``
     (``data.*`` keys, e.g. ``data.n_test=5000``: a larger test split from the same block, which
     contains the study's own), as ``acezoo eval RUN_DIR data.KEY=VALUE`` does: the
@@ -325,7 +328,7 @@ def rescore(out: Path, contenders: list[str], overrides: list[str], scale: float
     label = " ".join(overrides)
     cache = out / "rescore.json"
     scores: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
-    runs = [r for r in collect(out) if r["contender"] in contenders and r["metric"]]
+    runs = [r for r in collect(out, seeds) if r["contender"] in contenders and r["metric"]]
     built: dict[str, DataBundle] = {}  # data built once per data config (contenders may change data.*)
     for r in runs:
         key = f"{r['contender']}-s{r['seed']}"
@@ -386,7 +389,8 @@ def _report(path: Path, text: str) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("task", choices=list(TASKS))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--seeds", nargs="+", type=int, default=None,
+                    help="seeds to train or report (default 0 1 2; --robustness and --rescore: the study's last seeds)")
     ap.add_argument("--only", nargs="+", default=[], help="train only these contenders")
     ap.add_argument("--workers", type=int, default=1, help="parallel runs, one thread each")
     ap.add_argument("--out", default="study/ace")
@@ -402,6 +406,8 @@ def main() -> int:
     args = ap.parse_intermixed_args()
     config, common, scale, unit, contenders = TASKS[args.task]
     out = Path(args.out) / args.task
+    picked_seeds = args.seeds  # None: not given
+    args.seeds = args.seeds or [0, 1, 2]
     sweep = Sweep(config, contenders, args.seeds, str(out),
                   [*common, "train.tracking=false", f"train.output_dir={out / 'runs'}", *args.overrides], scale, unit)
     if args.plot:
@@ -412,9 +418,9 @@ def main() -> int:
         base, model = SAMPLE_BASE[args.task]
         return _report(out / "results.md", sample_efficiency(out, Path(args.out) / base, args.seeds, args.plot_to, model))
     if args.robustness:
-        return _report(out / "robustness.md", robustness(out, names, args.robustness, scale))
+        return _report(out / "robustness.md", robustness(out, names, args.robustness, scale, picked_seeds))
     if args.rescore:
-        return _report(out / "rescore.md", rescore(out, names, args.rescore, scale))
+        return _report(out / "rescore.md", rescore(out, names, args.rescore, scale, seeds=picked_seeds))
     if not args.summary:
         sweep.save()
         launch_workers(out, args.workers, args.only, log=out / "workers.log")
