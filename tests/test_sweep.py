@@ -168,3 +168,21 @@ def test_every_study_contender_is_a_valid_config() -> None:
             load_config(root / config, [*common, *c.overrides])  # raises ConfigError naming the key
     for task, (base, _) in study.SAMPLE_BASE.items():  # the n = 3000 point: the same model, budget and protocol
         assert study.TASKS[task][:2] == study.TASKS[base][:2], task
+
+
+def test_robustness_reports_the_seeds_asked_for(tmp_path: Path) -> None:
+    """scripts/study_ace.py --robustness --seeds: the given seeds, not the plan of the study's
+    last training call (scores come from the cache, so nothing is trained or scored here)."""
+    study = _study_script()
+    sweep = Sweep(str(ZOO / "egnn_nbody_equality.yaml"), [Contender("strict", ("constraints.mode=strict",))],
+                  [0], str(tmp_path / "sweep"), [])
+    sweep.save()
+    out = Path(sweep.out)
+    (out / "results").mkdir(parents=True)
+    for seed, score in ((0, 0.1), (1, 0.3)):
+        record = {"contender": "strict", "seed": seed, "metric": "mse", "selected_on": "val_eq_mse",
+                  "run_dir": str(tmp_path / "missing")}
+        (out / "results" / f"strict-s{seed}.json").write_text(json.dumps(record))
+    (out / "robustness.json").write_text(json.dumps({"strict-s0": {"0.1": 0.1}, "strict-s1": {"0.1": 0.3}}))
+    assert "| strict | 1 | 0.1 +- 0 |" in study.robustness(out, ["strict"], [0.1], 1.0)
+    assert "| strict | 2 | 0.2 +- 0.14 |" in study.robustness(out, ["strict"], [0.1], 1.0, seeds=[0, 1])
