@@ -140,8 +140,31 @@ def sample_contenders(sizes: tuple[int, ...] = (1000, 5000, 9000)) -> list[Conte
     return out
 
 
+def segnn_contenders() -> list[Contender]:
+    """SEGNN on N-body: strict; ACE with the authors' recipe (the config's own: the ``authors``
+    branch, Adam on weights and gammas, Adam dual, no augmented term); our best ACE recipe from
+    the EGNN and SE(3)-Transformer studies (bounded branch, nuPI dual with Kp = 10000, gamma_lr
+    5e-3, the augmented term, gradient norm clipped at 1, branches kept)."""
+    return [Contender("strict", ("constraints.mode=strict",), "the equivariant network alone"),
+            Contender("ace-authors", ("constraints.mode=equality",), "the ACE authors' SEGNN recipe (the config)"),
+            Contender("ace-ours", ("constraints.mode=equality", "model.branch=bounded", "constraints.penalty=1.0",
+                                   *DYNAMICS["nupi"], "train.grad_clip=1.0"),
+                      "the EGNN N-body winner's recipe: bounded branch, nuPI, clipping")]
+
+
+def segnn_sample_contenders(sizes: tuple[int, ...] = (5000, 9000)) -> list[Contender]:
+    """SEGNN strict vs ACE (the authors' recipe) with ``n`` training trajectories of the same
+    draw; n = 3000 comes from the ``segnn-nbody`` study."""
+    out = []
+    for n in sizes:
+        out += [Contender(f"strict-n{n}", ("constraints.mode=strict", f"data.n_train={n}")),
+                Contender(f"ace-n{n}", ("constraints.mode=equality", f"data.n_train={n}"))]
+    return out
+
+
 # the sample-efficiency studies and the study whose strict and ACE-default runs give their n = 3000 point
-SAMPLE_BASE = {"nbody-samples": ("nbody", "EGNN"), "se3t-nbody-samples": ("se3t-nbody", "SE(3)-Transformer")}
+SAMPLE_BASE = {"nbody-samples": ("nbody", "EGNN"), "se3t-nbody-samples": ("se3t-nbody", "SE(3)-Transformer"),
+               "segnn-nbody-samples": ("segnn-nbody", "SEGNN")}
 
 # task -> (base config, shared overrides: budget and protocol, metric scale, unit, contenders)
 # The N-body studies were run without gradient clipping, the config's default then: they pin it
@@ -149,7 +172,12 @@ SAMPLE_BASE = {"nbody-samples": ("nbody", "EGNN"), "se3t-nbody-samples": ("se3t-
 # `--out docs/studies/ace-clip ... train.grad_clip=1.0` (extra overrides come last and win).
 NBODY_PROTOCOL = ["train.epochs=500", "train.eval_every=5", "train.patience=150", "train.grad_clip=null"]
 SE3T_NBODY_PROTOCOL = ["train.epochs=500", "train.eval_every=5", "train.patience=150"]  # the config's clipping
+# SEGNN, the published protocol (the config's budget: up to 2000 epochs, validation every 5)
+SEGNN_PROTOCOL = ["train.epochs=2000", "train.eval_every=5", "train.patience=300"]
 TASKS: dict[str, tuple[str, list[str], float, str, list[Contender]]] = {
+    "segnn-nbody": ("zoo_configs/segnn_nbody_equality.yaml", SEGNN_PROTOCOL, 1.0, "MSE", segnn_contenders()),
+    "segnn-nbody-samples": ("zoo_configs/segnn_nbody_equality.yaml", SEGNN_PROTOCOL, 1.0, "MSE",
+                            segnn_sample_contenders()),
     "nbody": ("zoo_configs/egnn_nbody_equality.yaml", NBODY_PROTOCOL, 1.0, "MSE",
               ace_contenders() + stream_contenders() + initial_distance_contenders()),
     "se3t-nbody": ("zoo_configs/se3t_nbody_equality.yaml", SE3T_NBODY_PROTOCOL, 1.0, "MSE", DEFAULT_VS_STRICT),
@@ -215,7 +243,7 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
     """Test MSE (pruned) against training trajectories, strict vs the ACE default: the
     ``nbody-samples`` (or ``se3t-nbody-samples``) runs, with n = 3000 taken from the base study
     in ``nbody_out`` (same budget and selection rule: its ``strict`` and ``bounded-nupi-prune``
-    contenders)."""
+    contenders, or ``ace-authors`` for SEGNN)."""
     import statistics
 
     rows: dict[tuple[str, int], list[dict]] = {}
@@ -223,7 +251,7 @@ def sample_efficiency(out: Path, nbody_out: Path, seeds: list[int], plot_to: Pat
         kind, n = r["contender"].rsplit("-n", 1)
         rows.setdefault((kind, int(n)), []).append(r)
     for r in collect(nbody_out, seeds):
-        kind = {"strict": "strict", "bounded-nupi-prune": "ace"}.get(r["contender"])
+        kind = {"strict": "strict", "bounded-nupi-prune": "ace", "ace-authors": "ace"}.get(r["contender"])
         if kind:
             rows.setdefault((kind, 3000), []).append(r)
     rows = {k: [r for r in v if r["seed"] in seeds] for k, v in rows.items()}

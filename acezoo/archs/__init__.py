@@ -9,10 +9,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from acezoo.archs.specs import EGNNSpec, GCNNSpec, SE3TransformerSpec
+from acezoo.archs.specs import EGNNSpec, GCNNSpec, SE3TransformerSpec, SEGNNSpec
 from acezoo.registry import lazy_builder, register_arch
 
-__all__ = ["EGNN", "EGNNSpec", "GCNN", "GCNNSpec", "SE3Transformer", "SE3TransformerSpec"]
+__all__ = ["EGNN", "EGNNSpec", "GCNN", "GCNNSpec", "SE3Transformer", "SE3TransformerSpec", "SEGNN", "SEGNNSpec"]
 
 register_arch(
     "egnn",
@@ -56,7 +56,21 @@ register_arch(
     },
 )(lazy_builder("acezoo.archs.se3_transformer:build_se3_transformer"))
 
-_NETWORKS = {"EGNN": "acezoo.archs.egnn", "GCNN": "acezoo.archs.gcnn", "SE3Transformer": "acezoo.archs.se3_transformer"}
+register_arch(
+    "segnn",
+    spec=SEGNNSpec,
+    symmetry="e3_points",
+    description="Steerable E(3)-equivariant GNN (Brandstetter et al. 2022), degree <= 1, fused tensor products.",
+    examples={
+        "small": dict(hidden=8, layers=2),
+        "e3nn-kernel": dict(hidden=8, layers=2, kernel="e3nn"),
+        "plain-branch": dict(hidden=8, layers=2, branch="plain", branch_hidden=16),
+        "bounded-branch": dict(hidden=8, layers=2, branch="bounded", branch_hidden=16),
+        "no-edge-input": dict(hidden=6, layers=1, edge_input="none"),
+    },
+)(lazy_builder("acezoo.archs.segnn:build_segnn"))
+
+_NETWORKS = {"EGNN": "acezoo.archs.egnn", "SEGNN": "acezoo.archs.segnn", "GCNN": "acezoo.archs.gcnn", "SE3Transformer": "acezoo.archs.se3_transformer"}
 
 
 def __getattr__(name: str) -> Any:

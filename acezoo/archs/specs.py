@@ -5,6 +5,7 @@ card needs pydantic only: torch, e3nn and torch_geometric are imported when a mo
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -13,7 +14,7 @@ from acezoo.config.base import ArchSpec
 from acezoo.config.fields import (BRANCH_DESCRIPTION, EGNN_BRANCH_DESCRIPTION, BranchKind, EGNNBranchKind,
                                   node_features_field)
 
-__all__ = ["EGNNSpec", "GCNNSpec", "SE3TransformerSpec"]
+__all__ = ["EGNNSpec", "GCNNSpec", "SE3TransformerSpec", "SEGNNSpec"]
 
 
 class EGNNSpec(ArchSpec):
@@ -186,3 +187,49 @@ class SE3TransformerSpec(ArchSpec):
         if self.edge_input == "edge_attr" and self.graph != "data":
             raise ValueError("edge_input `edge_attr` needs graph `data` (the data set's edges carry the attributes)")
         return self
+
+
+SEGNNBranchKind = Literal["authors", "plain", "bounded", "bounded_fixed"]
+
+
+class SEGNNSpec(ArchSpec):
+    """SEGNN: steerable E(3)-equivariant message passing on degree <= 1 features."""
+
+    arch: Literal["segnn"] = "segnn"
+    hidden: int = Field(
+        64, ge=2,
+        description="Width that the hidden irreps are weight-balanced against: n x 0e + n x 1o with n = "
+        "ceil(hidden / 2), whose tensor product with the attributes 0e + 1o has the hidden^2 weights of a "
+        "linear layer on `hidden` scalars (the SEGNN authors' `weightbalanced` irreps; 64 -> 32x0e + 32x1o).",
+    )
+    layers: int = Field(4, ge=1, description="Number of message-passing layers.")
+    lmax: Literal[1] = Field(
+        1, description="Largest degree of the hidden features and of the spherical-harmonic attributes (1: "
+        "scalars and vectors, the published N-body setting).",
+    )
+    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
+        "charge_product",
+        description="Invariant message input beside the edge length |x_i - x_j|: `charge_product` (q_i q_j "
+        "from `batch.charge`, the N-body protocol), `edge_attr` (the data set's `batch.edge_attr`) or `none`.",
+    )
+    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
+    node_features: list[str] = node_features_field()
+    branch: SEGNNBranchKind = Field(
+        "authors",
+        description="Symmetry-breaking branch of each relaxed node-update sub-block, reading the flattened "
+        "irreps and the raw absolute position of the node: `authors` (the ACE authors' SEGNN form: "
+        "Linear-GELU-Linear-GELU-Linear, widths 2d-2d-d-d for the first sub-block and d-2d-d-d for the second, d "
+        "the width of the flattened features), or our `plain` / `bounded` / `bounded_fixed` MLPs of width "
+        "`branch_hidden`. " + BRANCH_DESCRIPTION.split(": ", 1)[1],
+    )
+    branch_hidden: int = Field(64, ge=1, description="Width of the `plain` / `bounded` branch MLPs.")
+    kernel: Literal["fused", "e3nn"] = Field(
+        "fused",
+        description="Tensor-product kernel: `fused` (our matrix-product kernels for degrees <= 1) or `e3nn` "
+        "(e3nn's FullyConnectedTensorProduct on the same parameters; the same numbers to float round-off, slower).",
+    )
+
+    @property
+    def multiplicity(self) -> int:
+        """``n`` of the hidden irreps ``n x 0e + n x 1o``."""
+        return max(1, math.ceil(self.hidden / 2))

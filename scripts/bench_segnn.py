@@ -1,0 +1,174 @@
+#!/usr/bin/env python
+"""Benchmark: a training step of our SEGNN (strict and ACE) against our strict EGNN, and EGNO's.
+
+N-body: one batch of 100 graphs x 5 nodes (the first 100 training graphs of the EGNN authors'
+draw, the SEGNN configs' data), float32, one thread by default. Interleaved in the same rounds,
+each contender's training step (zero_grad, forward, MSE, backward, optimiser step; ACE through
+the primal-dual engine, dual step included):
+
+- EGNN, strict (``zoo_configs/egnn_nbody_strict.yaml``'s model);
+- SEGNN, strict, fused kernels (``segnn_nbody_strict.yaml``);
+- SEGNN, ACE (equality, the authors' branch: ``segnn_nbody_equality.yaml``);
+- SEGNN, ACE with our bounded branch (``model.branch=bounded``);
+- SEGNN, strict, e3nn's tensor products on the same parameters (``model.kernel=e3nn``).
+
+Targets (issue 32): SEGNN strict / EGNN strict <= 3; SEGNN ACE / SEGNN strict <= 1.3.
+MoCap (when ``egno`` is registered): one batch of 12 training samples of the EGNO protocol,
+EGNO strict and ACE (resilient, the config's) against the strict EGNN on the same 12 skeletons.
+
+Before timing, it checks that the fused and e3nn kernels give the same outputs and gradients
+(float64, the published size): the maximum absolute differences are printed.
+
+    ACEZOO_HOME=/tmp/acehome python scripts/bench_segnn.py
+    python scripts/bench_segnn.py --repeats 20 --json bench_segnn.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from acezoo import registry
+from acezoo.benchmarking import Row, Step, environment, interleaved, print_ratios, print_stats, ratio_rows, synchronizer
+from acezoo.benchmarking import plain_step as _plain_step
+from acezoo.compiler import RelaxedModel, compile_model
+from acezoo.config.loader import load_config
+from acezoo.constraints.engine import PrimalDual
+from acezoo.training.allocator import keep_freed_memory
+from acezoo.training.trainer import build_data
+
+ROOT = Path(__file__).resolve().parent.parent
+NBODY_GRAPHS, MOCAP_SAMPLES = 100, 12
+
+
+def config(name: str, *overrides: str) -> Any:
+    return load_config(ROOT / "zoo_configs" / f"{name}.yaml", list(overrides))
+
+
+def model_of(cfg: Any, seed: int, device: torch.device) -> RelaxedModel:
+    torch.manual_seed(seed)
+    return compile_model(cfg).to(device)
+
+
+def step_of(cfg: Any, model: RelaxedModel, batch: Any, loss: Any) -> Step:
+    """The training step of ``model``: a plain Adam step (strict) or the primal-dual engine's."""
+    lr, wd = cfg.train.lr, cfg.train.weight_decay
+    if cfg.constraints.mode == "strict":
+        return _plain_step(model, (batch,), batch.y, torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd))
+    engine = PrimalDual(model, cfg.constraints, lambda p: torch.optim.Adam(p, lr=lr, weight_decay=wd),
+                        total_steps=10_000)
+    return lambda: engine.step(lambda: loss(model(batch), batch))
+
+
+def first_batch(cfg: Any, n: int, device: torch.device) -> tuple[Any, Any]:
+    bundle = build_data(cfg)
+    batch = bundle.train.collate(list(range(n))).to(device)
+    return batch, bundle.task.loss
+
+
+def kernel_check(batch: Any) -> dict[str, float]:
+    """Max |fused - e3nn| of the output and of every gradient, published size, float64."""
+    for key in ("pos", "vel", "charge", "y"):
+        batch[key] = batch[key].double()
+    out = {}
+    for mode in ("strict", "equality"):
+        models = []
+        for kernel in ("fused", "e3nn"):
+            cfg = config(f"segnn_nbody_{'strict' if mode == 'strict' else 'equality'}", f"model.kernel={kernel}")
+            models.append(model_of(cfg, 0, torch.device("cpu")).double())
+        models[1].load_state_dict(models[0].state_dict())
+        results = []
+        for m in models:
+            m.zero_grad()
+            pred = m(batch)
+            nn.functional.mse_loss(pred, batch.y).backward()
+            results.append((pred.detach(), [p.grad.clone() for p in m.parameters() if p.grad is not None]))
+        out[f"{mode}: output"] = float((results[0][0] - results[1][0]).abs().max())
+        out[f"{mode}: gradients"] = max(float((a - b).abs().max()) for a, b in zip(results[0][1], results[1][1]))
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    device = torch.device(args.device)
+    report: dict[str, Any] = {"environment": environment(device)}
+    print("acezoo SEGNN / EGNO benchmark: training steps, float32, contenders interleaved (order rotating per round)")
+    print("  " + ", ".join(f"{k} {v}" for k, v in report["environment"].items()))
+
+    egnn_cfg = config("egnn_nbody_strict", "data.draw=egnn_small", "data.frame_in=31", "data.frame_out=41")
+    batch, loss = first_batch(egnn_cfg, NBODY_GRAPHS, device)
+    if not args.skip_check:
+        check = kernel_check(first_batch(egnn_cfg, NBODY_GRAPHS, torch.device("cpu"))[0])
+        print("\nFused vs e3nn kernels, same parameters, float64 (max absolute difference)")
+        for k, v in check.items():
+            print(f"  {k:28s} {v:.3e}")
+        report["kernel_check"] = check
+
+    contenders = {
+        "EGNN, strict": egnn_cfg,
+        "SEGNN, strict (fused)": config("segnn_nbody_strict"),
+        "SEGNN, ACE (authors' branch)": config("segnn_nbody_equality"),
+        "SEGNN, ACE (bounded branch)": config("segnn_nbody_equality", "model.branch=bounded"),
+        "SEGNN, strict (e3nn kernel)": config("segnn_nbody_strict", "model.kernel=e3nn"),
+    }
+    steps, params = {}, {}
+    for label, cfg in contenders.items():
+        model = model_of(cfg, args.seed, device)
+        steps[label] = step_of(cfg, model, batch, loss)
+        params[label] = model.parameter_counts()["full"]
+    rows = [Row("SEGNN strict / EGNN strict", "SEGNN, strict (fused)", "EGNN, strict", "<= 3"),
+            Row("SEGNN ACE (authors) / SEGNN strict", "SEGNN, ACE (authors' branch)", "SEGNN, strict (fused)", "<= 1.3"),
+            Row("SEGNN ACE (bounded) / SEGNN strict", "SEGNN, ACE (bounded branch)", "SEGNN, strict (fused)", "<= 1.3"),
+            Row("SEGNN e3nn kernel / fused kernel", "SEGNN, strict (e3nn kernel)", "SEGNN, strict (fused)", "info")]
+
+    if "egno" in registry.architectures() and not args.skip_egno:
+        mocap = {"EGNN, strict (MoCap)": config("egnn_mocap_strict"),
+                 "EGNO, strict": config("egno_mocap_strict"), "EGNO, ACE (resilient)": config("egno_mocap_resilient")}
+        for label, cfg in mocap.items():
+            mbatch, mloss = first_batch(cfg, MOCAP_SAMPLES, device)
+            model = model_of(cfg, args.seed, device)
+            steps[label] = step_of(cfg, model, mbatch, mloss)
+            params[label] = model.parameter_counts()["full"]
+        rows += [Row("EGNO strict / EGNN strict (MoCap)", "EGNO, strict", "EGNN, strict (MoCap)", "info"),
+                 Row("EGNO ACE / EGNO strict", "EGNO, ACE (resilient)", "EGNO, strict", "info")]
+
+    print("\nParameters (full model)")
+    for label, n in params.items():
+        print(f"  {label:34s} {n:9,d}")
+    stats = interleaved(steps, args.repeats, args.warmup, args.min_sample_ms / 1e3, synchronizer(device))
+    print_stats(f"Training step, per call (N-body: {NBODY_GRAPHS} graphs; MoCap: {MOCAP_SAMPLES} samples)", stats,
+                width=34)
+    entries = ratio_rows(rows, stats)
+    print_ratios(entries, width=40)
+    report.update(parameters=params, steps={k: v.summary() for k, v in stats.items()}, ratios=entries)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's default)")
+    ap.add_argument("--repeats", type=int, default=10, help="interleaved samples per contender")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--min-sample-ms", type=float, default=200.0, help="each sample times calls lasting at least this")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-check", action="store_true", help="skip the fused-vs-e3nn check")
+    ap.add_argument("--skip-egno", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as the trainer does by default (train.keep_freed_memory)
+    report = run(args)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
