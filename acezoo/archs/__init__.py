@@ -9,10 +9,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from acezoo.archs.specs import EGNNSpec, GCNNSpec, SE3TransformerSpec, SEGNNSpec
+from acezoo.archs.specs import EGNNSpec, EGNOSpec, GCNNSpec, SE3TransformerSpec, SEGNNSpec
 from acezoo.registry import lazy_builder, register_arch
 
-__all__ = ["EGNN", "EGNNSpec", "GCNN", "GCNNSpec", "SE3Transformer", "SE3TransformerSpec", "SEGNN", "SEGNNSpec"]
+__all__ = ["EGNN", "EGNNSpec", "EGNO", "EGNOSpec", "GCNN", "GCNNSpec", "SE3Transformer", "SE3TransformerSpec",
+           "SEGNN", "SEGNNSpec"]
 
 register_arch(
     "egnn",
@@ -33,6 +34,24 @@ register_arch(
                                        branch="stream"),
     },
 )(lazy_builder("acezoo.archs.egnn:build_egnn"))
+
+register_arch(
+    "egno",
+    spec=EGNOSpec,
+    symmetry="e3_points",
+    description="EGNO (Xu et al. 2024): EGNN layers with temporal Fourier convolutions, K future frames in one pass.",
+    examples={  # small widths keep the registry-wide symmetry tests fast
+        "small": dict(hidden=16, layers=2),
+        "one-frame": dict(hidden=16, layers=2, frames=1, modes=1),
+        # even K (a Nyquist mode), every mode kept, an odd time embedding, no edge input
+        "even-frames": dict(hidden=16, layers=2, frames=4, modes=3, time_embedding=7, edge_input="none",
+                            initial_distance=False),
+        "plain-branch": dict(hidden=16, layers=2, branch="plain", branch_hidden=8),
+        "bounded-branch": dict(hidden=16, layers=2, branch="bounded", coord_agg="sum"),
+        # a cap small enough to act on the test inputs, so the symmetry tests exercise it
+        "coord-clamp": dict(hidden=16, layers=2, coord_clamp=1e-4),
+    },
+)(lazy_builder("acezoo.archs.egno:build_egno"))
 
 register_arch(
     "gcnn",
@@ -70,7 +89,7 @@ register_arch(
     },
 )(lazy_builder("acezoo.archs.segnn:build_segnn"))
 
-_NETWORKS = {"EGNN": "acezoo.archs.egnn", "SEGNN": "acezoo.archs.segnn", "GCNN": "acezoo.archs.gcnn", "SE3Transformer": "acezoo.archs.se3_transformer"}
+_NETWORKS = {"EGNN": "acezoo.archs.egnn", "EGNO": "acezoo.archs.egno", "SEGNN": "acezoo.archs.segnn", "GCNN": "acezoo.archs.gcnn", "SE3Transformer": "acezoo.archs.se3_transformer"}
 
 
 def __getattr__(name: str) -> Any:

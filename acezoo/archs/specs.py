@@ -14,7 +14,7 @@ from acezoo.config.base import ArchSpec
 from acezoo.config.fields import (BRANCH_DESCRIPTION, EGNN_BRANCH_DESCRIPTION, BranchKind, EGNNBranchKind,
                                   node_features_field)
 
-__all__ = ["EGNNSpec", "GCNNSpec", "SE3TransformerSpec", "SEGNNSpec"]
+__all__ = ["EGNNSpec", "EGNOSpec", "GCNNSpec", "SE3TransformerSpec", "SEGNNSpec"]
 
 
 class EGNNSpec(ArchSpec):
@@ -81,6 +81,73 @@ class EGNNSpec(ArchSpec):
         if self.node_input == "atoms" and (self.charge_feature or self.edge_input == "charge_product"):
             raise ValueError("node_input `atoms` has no charges: set edge_input to `none` or `edge_attr` and "
                              "charge_feature to false")
+        return self
+
+
+class EGNOSpec(ArchSpec):
+    """EGNO: EGNN layers interleaved with temporal Fourier convolutions; K future frames in one pass."""
+
+    arch: Literal["egno"] = "egno"
+    hidden: int = Field(128, ge=1, description="Width of node features and messages (the EGNO MoCap setting: 128).")
+    layers: int = Field(6, ge=1, description="Number of blocks, each a temporal Fourier convolution and an EGNN "
+                        "layer (the EGNO MoCap setting: 6).")
+    frames: int = Field(
+        5, ge=1,
+        description="K, the frames predicted in one pass: output (n, K, 3), or (n, 3) when K = 1. Must equal the "
+        "data set's `frames` (mocap_run: the last K frames up to the horizon; the EGNO MoCap setting: 5).",
+    )
+    modes: int = Field(
+        2, ge=1,
+        description="Lowest temporal Fourier modes kept by each temporal convolution (the EGNO MoCap setting: 2); "
+        "at most frames // 2 + 1, the modes that a real FFT of K frames has.",
+    )
+    time_embedding: int = Field(
+        32, ge=0,
+        description="Width of the sinusoidal embedding of the frame index k = 0..K-1 appended to every node's "
+        "invariant inputs (0: none; the EGNO MoCap setting: 32).",
+    )
+    branch_hidden: int | None = Field(
+        None, ge=1, description="Width of the symmetry-breaking branches (null: `hidden`, the ACE authors' setting)."
+    )
+    branch: EGNNBranchKind = Field(
+        "stream",
+        description=BRANCH_DESCRIPTION + " `stream` (the default): the ACE authors' EGNO branch form, a separate "
+        "stream per layer that reads no equivariant feature: the feature branch is a batch norm and a spectrally "
+        "normalised linear map of a linear map of the raw node inputs (with the frame's time embedding), input "
+        "positions and velocities; the coordinate branch is batch norm, spectral-normalised linear, SiLU, batch "
+        "norm, spectral-normalised linear of a linear map of the layer's current absolute positions.",
+    )
+    node_features: list[str] = node_features_field()
+    coord_agg: str = Field("mean", pattern="^(mean|sum)$", description="Aggregation of coordinate messages: mean or sum.")
+    edge_input: Literal["charge_product", "edge_attr", "none"] = Field(
+        "charge_product",
+        description="Edge input: `charge_product` (q_i q_j from `batch.charge`), `edge_attr` (the data set's "
+        "invariant `batch.edge_attr`, e.g. bone (1) / two-hop (2) on mocap_run, the EGNO protocol) or `none`.",
+    )
+    edge_dim: int = Field(1, ge=1, description="Width of `batch.edge_attr` when edge_input is `edge_attr`.")
+    initial_distance: bool = Field(
+        True,
+        description="Append |x_i - x_j|^2 of the *input* positions to every layer's edge input (invariant), as "
+        "the EGNO authors do (`main_mocap_no.py`: edge input [hop type, |x_i^0 - x_j^0|^2]).",
+    )
+    coord_clamp: float | None = Field(
+        None, gt=0,
+        description="Cap the norm of each coordinate message d_ij phi_x(m_ij) at this value (null: no cap). The "
+        "EGNO authors clamp each component of the aggregated update to +-100, which is not rotation-equivariant "
+        "once it acts; a norm cap is.",
+    )
+
+    @property
+    def branch_width(self) -> int:
+        """``branch_hidden``, or ``hidden`` when it is null."""
+        return self.hidden if self.branch_hidden is None else self.branch_hidden
+
+    @model_validator(mode="after")
+    def _check(self) -> "EGNOSpec":
+        available = self.frames // 2 + 1
+        if self.modes > available:
+            raise ValueError(f"modes ({self.modes}) exceeds the {available} temporal Fourier mode(s) of frames="
+                             f"{self.frames} (a real FFT of K frames has K // 2 + 1); set modes <= {available}")
         return self
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, create_model
+from pydantic import Field, create_model, model_validator
 
 from acezoo import registry
 from acezoo.config.base import ArchSpec, DatasetSpec, StrictModel
@@ -32,6 +32,17 @@ class ZooConfig(StrictModel):
     constraints: ConstraintBudget = Field(default_factory=ConstraintBudget, description="Constraint budget.")
     data: DatasetSpec = Field(..., description="The data set (discriminated by `dataset`).")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Trainer settings.")
+
+    @model_validator(mode="after")
+    def _frames_agree(self) -> "ZooConfig":
+        """A model that predicts ``frames`` future frames (e.g. EGNO) needs a data set that gives as many
+        (``data.frames``; 1 for a data set without the field)."""
+        model_frames = getattr(self.model, "frames", None)
+        if model_frames is not None and model_frames != getattr(self.data, "frames", 1):
+            raise ValueError(f"model.frames ({model_frames}) must equal data.frames "
+                             f"({getattr(self.data, 'frames', '1, the data set gives one frame')}): the model "
+                             "predicts as many frames as the data set's targets hold")
+        return self
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> "ZooConfig":  # type: ignore[override]

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["DataBundle", "RegressionTask", "ClassificationTask", "Task"]
+__all__ = ["DataBundle", "RegressionTask", "TrajectoryTask", "ClassificationTask", "Task"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,38 @@ class RegressionTask:
         """``{metric: (sum of squared errors, count)}`` so that batches can be pooled exactly."""
         err = (pred.detach() - getattr(batch, self.target)).pow(2)
         return {self.metric: (float(err.sum()), err.numel())}
+
+
+@dataclass(frozen=True)
+class TrajectoryTask:
+    """Mean-squared-error regression of ``K`` frames ``batch.<target>`` of shape ``(n, K, d)``.
+
+    The training loss is the MSE over every frame, node and component (the mean of the per-frame
+    MSEs: what EGNO trains on); the reported metric ``<metric>`` is the MSE of the *last* frame
+    (EGNO's reported number) and ``<metric>_all_frames`` that of all frames (pooled as sums and counts).
+    """
+
+    target: str = "y"
+    metric: str = "mse"
+
+    def _target(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
+        y = getattr(batch, self.target)
+        if pred.shape != y.shape:
+            raise ValueError(f"prediction of shape {tuple(pred.shape)} for targets of shape {tuple(y.shape)} "
+                             "(nodes, frames, 3): the model must predict as many frames as the data set gives "
+                             "(e.g. model.frames = data.frames)")
+        return y
+
+    def loss(self, pred: torch.Tensor, batch: Any) -> torch.Tensor:
+        """Mean squared error over all frames, nodes and components."""
+        return torch.nn.functional.mse_loss(pred, self._target(pred, batch))
+
+    def metric_sums(self, pred: torch.Tensor, batch: Any) -> dict[str, tuple[float, int]]:
+        """``{metric: last frame's (sum of squared errors, count), metric_all_frames: all frames'}``."""
+        err = (pred.detach() - self._target(pred, batch)).pow(2)
+        last = err[:, -1]
+        return {self.metric: (float(last.sum()), last.numel()),
+                f"{self.metric}_all_frames": (float(err.sum()), err.numel())}
 
 
 @dataclass(frozen=True)
@@ -49,7 +81,7 @@ class ClassificationTask:
         return {self.metric: (float(n - right), n), "accuracy": (float(right), n), "nll": (nll, n)}
 
 
-Task = RegressionTask | ClassificationTask
+Task = RegressionTask | TrajectoryTask | ClassificationTask
 
 
 @dataclass

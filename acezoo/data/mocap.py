@@ -10,7 +10,12 @@ Protocol (EGNO, Xu et al. 2024):
 
 - velocity at frame ``t`` is ``X[t+1] - X[t]`` (a per-frame displacement); the last frame of
   each trial, which has no velocity, is dropped;
-- a sample is ``(X[s], V[s]) -> X[s + horizon]`` for a listed start frame ``s``;
+- a sample is ``(X[s], V[s]) -> X[s + horizon]`` for a listed start frame ``s``; with ``frames: K > 1``
+  (EGNO's multi-frame protocol, ``K = 5`` in the EGNO and ACE papers) the targets are the last ``K``
+  frames up to the horizon, ``X[s + horizon - K + 1] .. X[s + horizon]`` (the ``last`` choice of the
+  EGNO code's ``MotionDynamicsDataset``), ``y`` of shape (31, K, 3), scored by a
+  :class:`~acezoo.data.bundle.TrajectoryTask`: trained on the MSE over all K frames, reported as the
+  MSE of the last one (``mse``, the number the papers report) and of all (``mse_all_frames``);
 - train: the first 40 listed start frames of each of the train trials 1, 2, 5, 6, 10 (200);
   val: all 80 listed start frames of trials 0, 4, 9 (240); test: those of trials 3, 7, 8 (240).
 
@@ -20,10 +25,10 @@ trial is applied. With the shipped file this never happens for ``horizon <= 35``
 frames and lists start frame 89), so the default protocol keeps all 200 / 240 / 240 samples;
 ``bundle.info["dropped"]`` counts the dropped listed start frames per split (before the train cap).
 
-Items are ``Data`` with ``pos``, ``vel``, ``y`` (31, 3) and ``height`` (31, 1) float32, the fixed
-``edge_index`` and ``edge_attr`` (E, 1). ``height`` is EGNO's node feature, the joint's y
-coordinate / 10: it is invariant only to rotations about the vertical (y) axis and to horizontal
-translations, not to general rotations. Edges: the 30 bones in both directions
+Items are ``Data`` with ``pos``, ``vel``, ``y`` (31, 3) (``(31, K, 3)`` with ``frames: K > 1``) and
+``height`` (31, 1) float32, the fixed ``edge_index`` and ``edge_attr`` (E, 1). ``height`` is EGNO's
+node feature, the joint's y coordinate / 10: it is invariant only to rotations about the vertical (y)
+axis and to horizontal translations, not to general rotations. Edges: the 30 bones in both directions
 (``edge_attr`` 1) and the two-hop neighbours in both directions (``edge_attr`` 2); 60 + 70 = 130
 directed edges for the CMU skeleton, ordered by (source, target).
 """
@@ -38,7 +43,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
-from acezoo.data.bundle import DataBundle, RegressionTask
+from acezoo.data.bundle import DataBundle, RegressionTask, TrajectoryTask
 from acezoo.data.specs import MOCAP_ENV_VAR as ENV_VAR
 from acezoo.data.specs import MocapSpec
 from acezoo.data.tensor_graphs import GraphTensorDataset
@@ -188,10 +193,16 @@ def load_mocap(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def target_offsets(horizon: int, frames: int = 1) -> list[int]:
+    """The frames after the start frame that are targets: the last ``frames`` up to ``horizon``."""
+    return list(range(horizon - frames + 1, horizon + 1))
+
+
 def _split_samples(
-    arrays: dict[str, np.ndarray], split: str, horizon: int, per_trial: Sequence[int | None]
+    arrays: dict[str, np.ndarray], split: str, horizon: int, per_trial: Sequence[int | None], frames: int = 1
 ) -> tuple[dict[str, np.ndarray], int]:
-    """``pos, vel, y`` (n, 31, 3) float64 of one split, and how many listed start frames were dropped."""
+    """``pos, vel`` (n, 31, 3) and ``y`` (n, 31, 3), or (n, 31, K, 3) for ``frames`` K > 1, float64, of
+    one split, and how many listed start frames were dropped."""
     pos, vel, y, dropped = [], [], [], 0
     for k, cap in zip(SPLIT_TRIALS[split], per_trial):
         x = arrays[f"trial_{k:02d}"]
@@ -202,7 +213,10 @@ def _split_samples(
         starts = starts[ok][:cap]
         pos.append(x[starts])
         vel.append(v[starts])
-        y.append(x[starts + horizon])
+        if frames == 1:
+            y.append(x[starts + horizon])
+        else:
+            y.append(np.stack([x[starts + t] for t in target_offsets(horizon, frames)], axis=2))
     return {"pos": np.concatenate(pos), "vel": np.concatenate(vel), "y": np.concatenate(y)}, dropped
 
 
@@ -223,7 +237,7 @@ def build_mocap(spec: MocapSpec, progress: bool = False) -> DataBundle:  # noqa:
     }
     splits, dropped = {}, {}
     for split in ("train", "val", "test"):
-        raw, dropped[split] = _split_samples(arrays, split, spec.horizon, caps[split])
+        raw, dropped[split] = _split_samples(arrays, split, spec.horizon, caps[split], spec.frames)
         if len(raw["pos"]) == 0:
             raise ConfigError(
                 [("data.horizon", f"no {split} start frame leaves room for horizon {spec.horizon}")], source=str(path)
@@ -235,11 +249,13 @@ def build_mocap(spec: MocapSpec, progress: bool = False) -> DataBundle:  # noqa:
         splits["train"],
         splits["val"],
         splits["test"],
-        RegressionTask(target="y", metric="mse"),
+        RegressionTask(target="y", metric="mse") if spec.frames == 1 else TrajectoryTask(target="y", metric="mse"),
         info={
             "symmetric": False,  # the height feature breaks rotations other than about the vertical axis
             "vertical_axis": 1,
             "horizon": spec.horizon,
+            "frames": spec.frames,
+            "target_offsets": target_offsets(spec.horizon, spec.frames),
             "dropped": dropped,
             "path": str(path),
         },

@@ -87,6 +87,13 @@ class MocapSpec(DatasetSpec):
         None, description=f"The cmu_mocap_run.npz file (default: ${MOCAP_ENV_VAR}, else the copy shipped with acezoo)."
     )
     horizon: int = Field(30, ge=1, description="Frames ahead to predict (the protocol: 30).")
+    frames: int = Field(
+        1, ge=1,
+        description="K, target frames per sample. 1: the frame `horizon` ahead, `y` (31, 3) (the EGNN protocol). "
+        "K > 1 (the EGNO protocol: 5): the last K frames up to the horizon, s + horizon - K + 1 .. s + horizon, as "
+        "`y` (31, K, 3); the training loss is the MSE over all K frames and the reported `mse` that of the last "
+        "frame (`mse_all_frames`: over all K). Must be at most `horizon`.",
+    )
     n_train: int = Field(
         200,
         ge=1,
@@ -95,6 +102,13 @@ class MocapSpec(DatasetSpec):
         "of the 5 train trials); fewer take the first n_train // 5 of each trial (one more for the first "
         "n_train % 5 trials).",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> "MocapSpec":
+        if self.frames > self.horizon:
+            raise ValueError(f"frames ({self.frames}) must be at most horizon ({self.horizon}): the targets are the "
+                             "last `frames` frames up to the horizon, after the input frame")
+        return self
 
 
 class _DigitsBase(DatasetSpec):
