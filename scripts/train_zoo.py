@@ -27,6 +27,8 @@ from pathlib import Path
 # the N-body budget of the ACE study (README "Does ACE pay off?"): validation every 5 epochs
 NBODY = ("train.epochs=500", "train.eval_every=5", "train.patience=150")
 MOCAP = ("train.epochs=3000", "train.eval_every=5", "train.patience=200")
+# the SEGNN N-body study's budget (`study_ace.py segnn-nbody`: the EGNN's N-body budget)
+SEGNN = ("train.epochs=500", "train.eval_every=5", "train.patience=150")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,14 @@ ZOO: dict[str, ZooModel] = {
     "se3t-qm9polar-ace": ZooModel("se3t_qm9_polar_equality", QM9),
     "se3t-mocap-resilient": ZooModel("se3t_mocap_resilient", (*MOCAP, "model.node_features=[height]")),
     "se3t-mocap-strict": ZooModel("se3t_mocap_strict", (*MOCAP, "model.node_features=[height]")),
+    # seed 0 of the SEGNN N-body study (`study_ace.py segnn-nbody`), whose strict contender is the
+    # equality config in strict mode (the branch setting changes the initialisation)
+    "segnn-nbody-strict": ZooModel("segnn_nbody_equality", ("constraints.mode=strict", *SEGNN)),
+    "segnn-nbody-ace": ZooModel("segnn_nbody_equality", SEGNN),
+    # seed 0 of the EGNO MoCap study (`study_ace.py egno-mocap`, the configs' published budget)
+    "egno-mocap-strict": ZooModel("egno_mocap_equality", ("constraints.mode=strict",)),
+    "egno-mocap-ace": ZooModel("egno_mocap_equality"),
+    "egno-mocap-resilient": ZooModel("egno_mocap_equality", ("constraints.mode=resilient", "train.select_on=full")),
 }
 
 
