@@ -8,7 +8,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from acezoo._version import __version__
-from acezoo.errors import AcezooError, CheckpointError, ConfigError, TrainingDiverged
+from acezoo.errors import AcezooError, CheckpointError, ConfigError, InputError, TrainingDiverged
 
 if TYPE_CHECKING:  # the names below are imported on first use (``import acezoo`` stays light)
     from acezoo.compiler import RelaxedModel, compile_model
@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # the names below are imported on first use (``import acezoo`
     from acezoo.config.loader import load_config
     from acezoo.config.schema import ZooConfig
     from acezoo.nn.relaxed import Relaxed
-    from acezoo.inputs import point_cloud
+    from acezoo.inputs.atoms import molecules
+    from acezoo.inputs.point_clouds import PointCloudBatch, point_cloud
+    from acezoo.inputs.skeleton import mocap_input, mocap_skeleton
     from acezoo.registry import register_arch, register_dataset
 
 _LAZY = {
@@ -31,7 +33,11 @@ _LAZY = {
     "Relaxed": "acezoo.nn.relaxed",
     "register_arch": "acezoo.registry",
     "register_dataset": "acezoo.registry",
-    "point_cloud": "acezoo.inputs",
+    "point_cloud": "acezoo.inputs.point_clouds",
+    "PointCloudBatch": "acezoo.inputs.point_clouds",
+    "mocap_input": "acezoo.inputs.skeleton",
+    "mocap_skeleton": "acezoo.inputs.skeleton",
+    "molecules": "acezoo.inputs.atoms",
 }
 
 
@@ -61,6 +67,10 @@ __all__ = [
     "register_arch",
     "register_dataset",
     "point_cloud",
+    "PointCloudBatch",
+    "mocap_input",
+    "mocap_skeleton",
+    "molecules",
     "train",
     "load",
     "register",
@@ -69,6 +79,7 @@ __all__ = [
     "AcezooError",
     "ConfigError",
     "CheckpointError",
+    "InputError",
     "TrainingDiverged",
 ]
 
@@ -88,7 +99,9 @@ def load(name, **kwargs):  # noqa: ANN001, ANN003, ANN201 - lazy wrapper, see ac
     """Load a registered or pretrained model by ``NAME``, ``NAME@alias`` or ``NAME/version``.
 
     Returns the pruned (exactly equivariant) network in eval mode; ``full=True`` gives the
-    relaxed model; ``device=`` places it. See :func:`acezoo.hub.models.load`.
+    relaxed model; ``device=`` places it. ``model.acezoo_inputs`` says what it reads and returns
+    (fields, shapes, units) and how to build its input; a missing or mis-shaped input field is an
+    :class:`InputError` before any layer runs. See :func:`acezoo.hub.models.load`.
     """
     from acezoo.hub.models import load as _load
 

@@ -18,7 +18,7 @@ from acezoo.errors import AcezooError, ConfigError
 __all__ = ["main"]
 
 
-def _print_metrics(metrics: dict[str, Any]) -> None:
+def _print_metrics(metrics: dict[str, Any], duals_label: str | None = None) -> None:
     test = metrics["test"]
     unit = f" [{metrics['unit']}]" if metrics.get("unit") else ""
     for name in test["pruned"]:
@@ -26,11 +26,20 @@ def _print_metrics(metrics: dict[str, Any]) -> None:
     if "equivariance_error" in metrics:
         e = metrics["equivariance_error"]
         print(f"equivariance error: pruned {e['pruned']:.2e} | full {e['full']:.2e}")
-    for key in ("gammas", "multipliers", "slacks"):
-        if metrics.get(key):
-            print(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics[key].items()))
+    label = duals_label or f"selected epoch {metrics.get('duals_epoch', metrics.get('best_epoch'))}"
+    _print_duals(metrics, label)
+    last = metrics.get("last_epoch")
+    if last:
+        _print_duals(last, f"last epoch {last['epoch']}, not selected")
     if metrics.get("branches_pruned_at_epoch"):
         print(f"branches pruned after epoch {metrics['branches_pruned_at_epoch']} (constraints.prune_tol)")
+
+
+def _print_duals(values: dict[str, Any], label: str) -> None:
+    """One line each for the gammas, multipliers and slacks in ``values``, labelled by their epoch."""
+    for key in ("gammas", "multipliers", "slacks"):
+        if values.get(key):
+            print(f"{key} ({label}): " + ", ".join(f"{k}={v:.4g}" for k, v in values[key].items()))
 
 
 def _log(line: str) -> None:
@@ -51,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             if args.config is None:
                 raise SystemExit("acezoo train: give a CONFIG (a YAML file or zoo config name) or --resume RUN_DIR")
-            config = load_config(args.config, overrides)
+            config = load_config(args.config, overrides, imports=args.imports)
             if args.device:
                 config.train.device = args.device
             try:
@@ -118,7 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     print(f"checkpoint: {args.checkpoint} ({config.model.arch}, {config.data.dataset}, mode {config.constraints.mode})")
     print(f"split: {args.split} ({len(split)} samples{', ' + ' '.join(overrides) if overrides else ''})")
-    _print_metrics(metrics)
+    _print_metrics(metrics, duals_label="the checkpoint's selected weights")
     for line in format_perturbed(metrics.get("perturbed", []), args.split, metrics.get("unit")):
         print(line)
     return 0
@@ -130,7 +139,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from acezoo.config.loader import load_config
     from acezoo.training.trainer import build_data
 
-    config = load_config(args.config, list(args.overrides))
+    config = load_config(args.config, list(args.overrides), imports=args.imports)
     t0 = time.perf_counter()
     data = build_data(config, progress=not args.no_progress)
     seconds = time.perf_counter() - t0
@@ -217,8 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"acezoo {__version__}")
     sub = p.add_subparsers(dest="command", required=True,
                            metavar="{train,eval,prepare,list,register,info,sync,schema}")
+    plugins = argparse.ArgumentParser(add_help=False)
+    plugins.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                         help="import MODULE first (repeatable), e.g. mymod for an architecture or data set "
+                         "registered in mymod.py in the current folder; `acezoo train` records it in the run's "
+                         "config (imports:), so that eval, --resume and acezoo.load import it again")
 
-    t = sub.add_parser("train", help="train a zoo config", description="Train CONFIG (a YAML file or zoo config name).")
+    t = sub.add_parser("train", parents=[plugins], help="train a zoo config", description="Train CONFIG (a YAML file or zoo config name).")
     t.add_argument("config", nargs="?", help="YAML config file or zoo config name")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.epochs=10 constraints.mode=resilient")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run exactly")
@@ -227,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint directory")
+    e = sub.add_parser("eval", parents=[plugins], help="evaluate a checkpoint directory")
     e.add_argument("checkpoint", type=Path, help="run directory written by `acezoo train`")
     e.add_argument("overrides", nargs="*", metavar="data.KEY=VALUE",
                    help="score on data other than the run's, e.g. data.n_test=5000 (a larger test split); only "
@@ -241,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--perturb-seed", type=int, default=0, metavar="N", help="seed of the --perturb noise (default 0)")
     e.set_defaults(func=cmd_eval)
 
-    d = sub.add_parser("prepare", help="build (and cache) a config's data set before training",
+    d = sub.add_parser("prepare", parents=[plugins], help="build (and cache) a config's data set before training",
                        description="Build the data set of CONFIG (parse / simulate and cache it) and print its sizes; "
                        "useful before a multi-GPU run, so that the ranks load a ready cache.")
     d.add_argument("config", help="YAML config file or zoo config name")
@@ -249,26 +263,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_prepare)
 
-    ls = sub.add_parser("list", help="list architectures, datasets and zoo configs (or models)")
+    ls = sub.add_parser("list", parents=[plugins], help="list architectures, datasets and zoo configs (or models)")
     ls.add_argument("--pretrained", action="store_true", help="list the pretrained models shipped with acezoo")
     ls.add_argument("--registered", action="store_true", help="list the models in the registry")
     ls.add_argument("--pattern", default="*", help="glob on model names (with --pretrained/--registered)")
     ls.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store)")
     ls.set_defaults(func=cmd_list)
 
-    r = sub.add_parser("register", help="register a checkpoint as a named model version")
+    r = sub.add_parser("register", parents=[plugins], help="register a checkpoint as a named model version")
     r.add_argument("checkpoint", help="run directory written by `acezoo train`, or an MLflow run id")
     r.add_argument("--name", required=True, help="model name, e.g. egnn-nbody-ace")
     r.add_argument("--alias", help="alias to point at this version, e.g. champion")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or the local store)")
     r.set_defaults(func=cmd_register)
 
-    i = sub.add_parser("info", help="print the model card of a registered or pretrained model")
+    i = sub.add_parser("info", parents=[plugins], help="print the model card of a registered or pretrained model")
     i.add_argument("name", help="NAME, NAME@alias or NAME/version")
     i.add_argument("--tracking-uri", help="MLflow tracking URI")
     i.set_defaults(func=cmd_info)
 
-    y = sub.add_parser("sync", help="upload a run directory to a tracking server",
+    y = sub.add_parser("sync", parents=[plugins], help="upload a run directory to a tracking server",
                        description="Send what the tracking server lacks of RUN_DIR (params, history, final metrics, "
                        "artifacts, status), e.g. after the server was down at the end of the run. Continues the "
                        "run's MLflow run when the server has it; running it twice sends nothing twice.")
@@ -278,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--experiment", help="MLflow experiment (default: the run's train.experiment)")
     y.set_defaults(func=cmd_sync)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of zoo configs")
+    s = sub.add_parser("schema", parents=[plugins], help="print the JSON Schema of zoo configs")
     s.set_defaults(func=cmd_schema)
     return p
 
@@ -303,6 +317,19 @@ def _show_data_log() -> None:
         hub.addHandler(handler)
 
 
+def _import_plugins(modules: list[str]) -> None:
+    """Import the ``--import`` modules (they register architectures or data sets)."""
+    if not modules:
+        return
+    from acezoo.errors import OptionError
+    from acezoo.plugins import PluginImportError, import_modules
+
+    try:
+        import_modules(modules)
+    except PluginImportError as exc:
+        raise OptionError(f"--import: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     _show_data_log()
     parser = build_parser()
@@ -313,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        _import_plugins(args.imports)
         return int(args.func(args))
     except AcezooError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -5,8 +5,8 @@ clear line and exit with status 2, with no traceback.
 """
 from __future__ import annotations
 
-__all__ = ["AcezooError", "ConfigError", "TrainingDiverged", "CheckpointError", "OptionError", "TrackingUnavailable",
-           "RegistryUnavailable"]
+__all__ = ["AcezooError", "ConfigError", "TrainingDiverged", "CheckpointError", "OptionError", "InputError",
+           "TrackingUnavailable", "RegistryUnavailable"]
 
 
 class AcezooError(Exception):
@@ -50,6 +50,13 @@ class CheckpointError(AcezooError):
 
 class OptionError(AcezooError, ValueError):
     """A command-line option has a bad value (the message names the option and what is allowed)."""
+
+    exit_code = 2
+
+
+class InputError(AcezooError, ValueError):
+    """A model's input lacks a field or has one of the wrong shape, dtype or device (the message
+    names the field and what the model expects)."""
 
     exit_code = 2
 

@@ -201,9 +201,11 @@ def datasets() -> dict[str, DatasetEntry]:
 def _lookup(table: dict[str, Any], name: str, kind: str) -> Any:
     _load_plugins()
     if name not in table:
+        from acezoo.plugins import HOW_TO_REGISTER_SENTENCE
+
         close = difflib.get_close_matches(name, list(table), n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}.{hint}")
+        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}.{hint} {HOW_TO_REGISTER_SENTENCE}")
     return table[name]
 
 

@@ -98,9 +98,56 @@ def test_bad_files(tmp_path: Path, text: str, expected: str) -> None:
     assert str(path) in str(info.value) and expected in str(info.value), str(info.value)
 
 
-def test_missing_file_lists_zoo_configs(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such config file.*egnn_nbody_equality"):
+def test_a_missing_config_suggests_the_closest_name_not_all_of_them(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no such config file; `acezoo list` shows the \d+ zoo configs") as info:
         acezoo.load_config(tmp_path / "nope.yaml")
+    assert "egnn_nbody_equality" not in str(info.value)  # no list of every name on one line
+    with pytest.raises(ConfigError, match=r"egnn_nbody_equalty: no such config file or zoo config name \(did you "
+                                          r"mean 'egnn_nbody_equality'\?\)"):
+        acezoo.load_config("egnn_nbody_equalty")
+
+
+TYPOS = [  # (where, text or override, expected message)
+    ("file", "name: x\ntrian: {epochs: 2}\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\n",
+     "trian: unknown key (did you mean 'train'?)"),
+    ("file", "name: x\nmodel: {arch: egnn, hiden: 3}\ndata: {dataset: nbody_charged, n_trian: 5}\n",
+     "model.hiden: unknown key (did you mean 'hidden'?)"),
+    ("file", "name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged, n_trian: 5}\n",
+     "data.n_trian: unknown key (did you mean 'n_train'?)"),
+    ("file", "name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\nconstraints: {mode: equalty}\n",
+     "constraints.mode: Input should be 'strict', 'equality', 'tolerance', 'resilient', 'free', 'schedule', "
+     "'error_budget' or 'penalty'; got 'equalty' (did you mean 'equality'?)"),
+    ("file", "name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\nconstraints: {blocks: {layers.0.x: "
+     "{mdoe: strict}}}\n", "constraints.blocks.layers.0.x.mdoe: unknown key (did you mean 'mode'?)"),
+    ("file", "name: x\nmodel: {arch: egnn}\ndata: {dataset: nbody_charged}\nzzz: 1\n",
+     "zzz: unknown key; allowed: schema_version, name, seed, imports, model, constraints, data, train"),
+    ("override", "train.epochs=three", "override train.epochs=three (on {file}): invalid config: train.epochs: Input "
+     "should be a valid integer"),
+    ("override", "constraints.mode=equalty", "override constraints.mode=equalty (on {file}): invalid config: "
+     "constraints.mode: Input should be"),
+    ("override", "data.n_trian=3", "override data.n_trian=3 (on {file}): invalid config: data.n_trian: unknown key "
+     "(did you mean 'n_train'?)"),
+]
+
+
+@pytest.mark.parametrize("where, text, expected", TYPOS)
+def test_typos_get_a_did_you_mean_and_overrides_are_named_with_their_value(tmp_path: Path, where: str, text: str,
+                                                                          expected: str) -> None:
+    path = ZOO / "egnn_nbody_equality.yaml"
+    if where == "file":
+        path = tmp_path / "typo.yaml"
+        path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        acezoo.load_config(path, [text] if where == "override" else [])
+    assert expected.format(file=path) in str(info.value), str(info.value)
+    if where == "file":
+        assert str(info.value).startswith(f"{path}: invalid config")
+
+
+def test_cli_reports_a_bad_override_as_the_override(capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "egnn_nbody_equality", "train.epochs=three", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: override train.epochs=three (on ") and "Traceback" not in err, err
 
 
 def test_block_override_pattern_must_match_a_block() -> None:

@@ -44,6 +44,35 @@ def test_loading_a_shipped_egnn_imports_torch_only() -> None:
     assert "torch" in got and not got & {"mlflow", "sqlalchemy", "e3nn", "torch_geometric", "omegaconf"}
 
 
+# modules that `import torch` does not load and that cost start-up (torch._dynamo alone ~1 s, sympy with it)
+HEAVY_BEYOND_TORCH = ("torch._dynamo", "torch._inductor", "torch.onnx", "torch.distributed", "sympy", "mpmath",
+                      "mlflow", "sqlalchemy", "e3nn", "torch_geometric", "omegaconf", "matplotlib", "scipy", "sklearn",
+                      "tqdm")
+
+
+def _heavy_beyond_torch(code: str) -> set[str]:
+    """The heavy modules that ``code`` imports in a fresh interpreter after ``import torch``."""
+    probe = ("import sys, torch\nbefore = set(sys.modules)\n" + textwrap.dedent(code) +
+             "\nnew = set(sys.modules) - before\n"
+             f"print(','.join(h for h in {HEAVY_BEYOND_TORCH!r}\n"
+             "                if any(m == h or m.startswith(h + '.') for m in new)))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(filter(None, out.stdout.rstrip("\n").split("\n")[-1].split(",")))
+
+
+@pytest.mark.parametrize("name", ["egnn-nbody-ace", "egnn-mocap-ace", "egnn-qm9-ace", "gcnn-digits-ace"])
+def test_loading_a_shipped_model_pulls_in_nothing_heavy_beyond_torch(name: str) -> None:
+    """The start-up guard: ``acezoo.load(NAME)`` costs little more than ``import torch`` because it
+    imports none of these (``torch._dynamo`` came with ``@torch.compiler.disable`` at import)."""
+    assert _heavy_beyond_torch(f"import acezoo\nm = acezoo.load({name!r})\nm.acezoo_inputs") == set()
+
+
+def test_import_acezoo_pulls_in_nothing_heavy() -> None:
+    assert _heavy_beyond_torch("import acezoo\nacezoo.__version__\nacezoo.InputError") == set()
+    assert _imported_after("import acezoo\nacezoo.InputError\nacezoo.__all__") == set()
+
+
 def test_a_lazy_builder_is_imported_on_first_call() -> None:
     builder = lazy_builder("collections:OrderedDict")
     assert isinstance(builder, LazyBuilder) and builder(a=1) == {"a": 1}

@@ -65,9 +65,21 @@ from acezoo.nn.scatter import scatter
 __all__ = ["EGNNSpec", "EGNN", "EGNNLayer", "EdgeGraph", "StreamCoordBranch", "StreamFeatureBranch", "build_egnn"]
 
 
-@torch.compiler.disable  # a data-dependent bool: run eagerly under torch.compile (one quiet graph break)
 def _regular_degree(row: torch.Tensor, num_nodes: int) -> int | None:
-    """``d`` when ``row`` is ``0 (d times), 1 (d times), ..., num_nodes - 1 (d times)``, else None."""
+    """``d`` when ``row`` is ``0 (d times), 1 (d times), ..., num_nodes - 1 (d times)``, else None.
+
+    A data-dependent bool: under ``torch.compile`` it runs eagerly (``torch.compiler.disable``, one
+    quiet graph break). The wrapper is made when the check is traced, not at import, so importing
+    the EGNN does not import ``torch._dynamo`` (about 1 s of start-up); eager calls run the check
+    itself.
+    """
+    if torch.compiler.is_compiling():
+        return torch.compiler.disable(_degree_of)(row, num_nodes)
+    return _degree_of(row, num_nodes)
+
+
+def _degree_of(row: torch.Tensor, num_nodes: int) -> int | None:
+    """The check of :func:`_regular_degree`."""
     edges = row.numel()
     if num_nodes == 0 or edges == 0 or edges % num_nodes:
         return None

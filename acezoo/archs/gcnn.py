@@ -12,7 +12,8 @@ group convolution as one conv (:class:`RelaxedGroupConv`)::
 (max or mean) and over space, then a linear layer gives logits, which are *invariant* under
 the group; ``dense`` applies a group convolution to ``out_channels`` and averages over the
 group, giving an image that transforms like the input (*equivariant*), plus the input itself
-when ``residual`` (predict the change). Block names: ``lift``, ``layers.<i>``.
+when ``residual`` (predict the change). Block names: ``lift``, ``layers.<i>``. The input is an
+image tensor ``(B, C, H, W)``, or a batch holding it as ``x`` (the data sets' ``ImageBatch``).
 """
 from __future__ import annotations
 
@@ -115,7 +116,9 @@ class GCNN(nn.Module):
         return f
 
     def forward(self, batch) -> torch.Tensor:  # noqa: ANN001
-        x = batch.x
+        """Logits ``(B, num_classes)`` or an image ``(B, out_channels, H, W)`` of ``batch``: an
+        image tensor ``(B, in_channels, H, W)`` or a batch holding one as ``x``."""
+        x = batch if isinstance(batch, torch.Tensor) else batch.x
         f = self.features(x)
         if self.spec.head == "classify":
             return self.out(group_pool(f, self.spec.pool).mean(dim=(-2, -1)))

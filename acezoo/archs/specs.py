@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from acezoo.archs.io import IOField, ModelIO, image_io, point_cloud_io, positions_out
 from acezoo.config.base import ArchSpec
 from acezoo.config.fields import (BRANCH_DESCRIPTION, EGNN_BRANCH_DESCRIPTION, BranchKind, EGNNBranchKind,
                                   node_features_field)
@@ -71,6 +72,12 @@ class EGNNSpec(ArchSpec):
         "QM9 model keeps them fixed)."
     )
     edge_gate: bool = Field(False, description="Scale each message by an inferred edge weight sigmoid(w . m_ij).")
+
+    def io(self) -> ModelIO:
+        """Batch fields by ``node_input`` / ``edge_input``; a position per node or invariants per graph."""
+        if self.output == "graph":
+            return point_cloud_io(self, (IOField("y", ("B", self.out_channels), "invariants per graph"),))
+        return point_cloud_io(self, (positions_out(),))
 
     @model_validator(mode="after")
     def _check(self) -> "EGNNSpec":
@@ -137,6 +144,10 @@ class EGNOSpec(ArchSpec):
         "once it acts; a norm cap is.",
     )
 
+    def io(self) -> ModelIO:
+        """Point-cloud inputs; the positions of the next ``frames`` frames per node."""
+        return point_cloud_io(self, (positions_out(self.frames),))
+
     @property
     def branch_width(self) -> int:
         """``branch_hidden``, or ``hidden`` when it is null."""
@@ -170,6 +181,11 @@ class GCNNSpec(ArchSpec):
     branch: BranchKind = Field("plain", description=BRANCH_DESCRIPTION + " For the group CNN: `bounded` is a "
                                "spectrally normalised conv (`bounded_fixed`: without bias); the group batch norm "
                                "follows every layer.")
+
+    def io(self) -> ModelIO:
+        """An image tensor ``(B, in_channels, H, W)``; logits or an image."""
+        return image_io(self)
+
     @model_validator(mode="after")
     def _check(self) -> "GCNNSpec":
         if self.kernel_size % 2 == 0:
@@ -228,6 +244,17 @@ class SE3TransformerSpec(ArchSpec):
         "sum", description="Pooling over the nodes of a graph for `output: graph` and `output: tensor`."
     )
     out_channels: int = Field(1, ge=1, description="Scalars per node of `output: invariant`.")
+
+    def io(self) -> ModelIO:
+        """Point-cloud inputs (``edge_index`` only with ``graph: data``); the output by ``output``."""
+        outputs = {
+            "position": positions_out(),
+            "vector": IOField("y", ("n", 3), "a vector per node (rotates, does not translate)"),
+            "invariant": IOField("y", ("n", self.out_channels), "invariants per node"),
+            "graph": IOField("y", ("B", self.out_channels), "invariants per graph"),
+            "tensor": IOField("y", ("B", 3, 3), "a symmetric 3x3 tensor per graph (rotates as R A R^T)"),
+        }
+        return point_cloud_io(self, (outputs[self.output],))
 
     @property
     def channels_per_degree(self) -> list[int]:
@@ -295,6 +322,10 @@ class SEGNNSpec(ArchSpec):
         description="Tensor-product kernel: `fused` (our matrix-product kernels for degrees <= 1) or `e3nn` "
         "(e3nn's FullyConnectedTensorProduct on the same parameters; the same numbers to float round-off, slower).",
     )
+
+    def io(self) -> ModelIO:
+        """Point-cloud inputs; a position per node."""
+        return point_cloud_io(self, (positions_out(),))
 
     @property
     def multiplicity(self) -> int:

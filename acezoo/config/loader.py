@@ -9,16 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import difflib
-
 import yaml
 from pydantic import ValidationError
 
+from acezoo.config.problems import did_you_mean, problems
 from acezoo.config.schema import ZooConfig, config_class
 from acezoo.errors import ConfigError
 from acezoo.paths import repo_zoo_configs_dir
+from acezoo.plugins import PluginImportError, import_modules
 
-__all__ = ["load_config", "resolve_config_path", "config_from_dict", "dump_config", "zoo_config_paths"]
+__all__ = ["load_config", "resolve_config_path", "config_from_dict", "import_config_modules", "dump_config",
+           "zoo_config_paths"]
 
 
 def zoo_config_paths() -> dict[str, Path]:
@@ -28,7 +29,7 @@ def zoo_config_paths() -> dict[str, Path]:
 
 
 def resolve_config_path(path_or_name: str | Path) -> Path:
-    """A path as given if it exists, else a zoo config of that name."""
+    """A path as given if it exists, else a zoo config of that name (the closest names suggested)."""
     path = Path(path_or_name)
     if path.is_file():
         return path
@@ -37,55 +38,62 @@ def resolve_config_path(path_or_name: str | Path) -> Path:
         return zoo[str(path_or_name)]
     if path.is_dir():
         raise ConfigError([("", "is a directory, expected a YAML config file")], str(path))
-    hint = f" Zoo configs: {', '.join(zoo)}." if zoo else ""
-    raise ConfigError([("", "no such config file or zoo config name." + hint)], str(path))
+    looks_like_file = path.suffix in (".yaml", ".yml") or len(path.parts) > 1
+    what = "no such config file" if looks_like_file else "no such config file or zoo config name"
+    hint = did_you_mean(path.stem if looks_like_file else str(path_or_name), list(zoo))
+    more = f"; `acezoo list` shows the {len(zoo)} zoo configs" if zoo else ""
+    raise ConfigError([("", f"{what}{hint}{more}")], str(path))
 
 
-def _format_loc(loc: Sequence[Any], tagged: bool = True) -> str:
-    parts: list[str] = []
-    for i, item in enumerate(loc):
-        # pydantic puts the union tag (e.g. 'egnn') into the location of union members;
-        # it is not a key of the user's file, so drop it.
-        if tagged and i == 1 and loc[0] in ("model", "data") and isinstance(item, str):
-            continue
-        parts.append(f"[{item}]" if isinstance(item, int) else str(item))
-    return ".".join(parts).replace(".[", "[")
-
-
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        msg, kind, ctx = err["msg"], err["type"], err.get("ctx") or {}
-        if kind == "extra_forbidden":
-            msg = "unknown key"
-        elif kind == "value_error":  # our validators' messages say what is wrong and what is allowed
-            msg = msg.removeprefix("Value error, ")
-        elif kind == "union_tag_invalid":
-            tag, key = ctx.get("tag"), ctx.get("discriminator", "").strip("'")
-            allowed = ctx.get("expected_tags", "")
-            close = difflib.get_close_matches(str(tag), [t.strip(" '") for t in allowed.split(",")], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            out.append((_format_loc((*loc, key), tagged=False), f"unknown value {tag!r}{hint}; allowed: {allowed}"))
-            continue
-        elif kind == "union_tag_not_found":
-            key = ctx.get("discriminator", "").strip("'")
-            out.append((_format_loc((*loc, key), tagged=False), "missing; it selects the kind of " + str(loc[0])))
-            continue
-        out.append((_format_loc(loc), msg))
-    return out
+def import_config_modules(data: Any, source: str | None = None) -> None:
+    """Import the modules a config dict's ``imports`` lists (they may register its arch or data
+    set), looking next to the config file too; a module that fails is a :class:`ConfigError`."""
+    names = data.get("imports") if isinstance(data, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return  # validation reports a malformed list
+    try:
+        import_modules(names, near=Path(source).parent if source else None)
+    except PluginImportError as exc:
+        raise ConfigError([("imports", str(exc))], source) from None
 
 
 def config_from_dict(data: dict[str, Any], source: str | None = None) -> ZooConfig:
-    """Validate a plain dict into a ``ZooConfig`` (errors as ``ConfigError``)."""
+    """Validate a plain dict into a ``ZooConfig`` (errors as ``ConfigError``), after importing
+    the modules its ``imports`` lists."""
+    import_config_modules(data, source)
+    cls = config_class()
     try:
-        return config_class().model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc), source) from None
+        raise ConfigError(problems(exc, cls), source) from None
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ZooConfig:
-    """Load, override (``key=value`` dot-list) and validate a zoo config."""
+def _override_of(field: str, overrides: Sequence[str]) -> str | None:
+    """The override (``key=value``) that set ``field`` or a key above or below it, if any."""
+    for text in reversed(overrides):
+        key = text.partition("=")[0].strip()
+        if key and (field == key or field.startswith(key + ".") or key.startswith(field + ".")):
+            return text
+    return None
+
+
+def _blame_overrides(exc: ConfigError, overrides: Sequence[str], source: str) -> ConfigError:
+    """``exc`` reported against the command-line override at fault, with its value, when every
+    problem comes from one; else against the file, each override's problem marked as such."""
+    culprits = [_override_of(field, overrides) if field else None for field, _ in exc.problems]
+    if culprits and all(culprits) and len(set(culprits)) == 1:
+        return ConfigError(exc.problems, f"override {culprits[0]} (on {source})")
+    marked = [(f"{field} (override {c})" if c else field, msg) for (field, msg), c in zip(exc.problems, culprits)]
+    return ConfigError(marked, source)
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), imports: Sequence[str] = ()) -> ZooConfig:
+    """Load, override (``key=value`` dot-list) and validate a zoo config.
+
+    ``imports``: modules to import too (``--import``), added to the config's ``imports`` so that
+    the run's stored config names them. A problem that an override causes is reported as that
+    override, with its value.
+    """
     from omegaconf import OmegaConf  # imported here: reading a stored, resolved config does not need it
     from omegaconf.errors import OmegaConfBaseException
 
@@ -104,16 +112,23 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ZooConfig:
         raise ConfigError([("", "expected a mapping at the top level of the YAML file")], source)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError([(item, "override must look like key=value (e.g. train.epochs=5)")], source)
+            raise ConfigError([("", "must look like key=value (e.g. train.epochs=5)")],
+                              f"override {item} (on {source})")
     try:
         if overrides:
             conf = OmegaConf.merge(conf, OmegaConf.from_dotlist(list(overrides)))
         data = OmegaConf.to_container(conf, resolve=True)
     except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or ""
-        msg = str(exc).splitlines()[0]
-        raise ConfigError([(str(key), msg)], source) from None
-    return config_from_dict(data, source)  # type: ignore[arg-type]
+        key = str(getattr(exc, "full_key", None) or "")
+        error = ConfigError([(key, str(exc).splitlines()[0])], source)
+        raise (_blame_overrides(error, overrides, source) if key else error) from None
+    if imports and isinstance(data, dict):
+        listed = data.get("imports") if isinstance(data.get("imports"), list) else []
+        data["imports"] = list(dict.fromkeys([*listed, *imports]))
+    try:
+        return config_from_dict(data, source)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise (_blame_overrides(exc, overrides, source) if overrides else exc) from None
 
 
 def dump_config(config: ZooConfig) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from acezoo import registry
 from acezoo.config.base import ArchSpec, DatasetSpec, StrictModel
@@ -28,10 +28,27 @@ class ZooConfig(StrictModel):
     schema_version: int = Field(SCHEMA_VERSION, description="Version of the config schema.")
     name: str = Field(..., min_length=1, description="Run name; also names the checkpoint directory.")
     seed: int = Field(0, ge=0, description="Seed of model initialisation and data order.")
+    imports: list[str] = Field(
+        default_factory=list,
+        description="Python modules to import before the config is validated, e.g. `[mymod]` for an architecture "
+        "or data set registered in mymod.py (looked up on sys.path, in the current folder and next to the config). "
+        "Kept in the run's stored config, so that eval, resume and load import them again; `--import MODULE` on "
+        "the command line adds to it.",
+    )
     model: ArchSpec = Field(..., description="The architecture (discriminated by `arch`).")
     constraints: ConstraintBudget = Field(default_factory=ConstraintBudget, description="Constraint budget.")
     data: DatasetSpec = Field(..., description="The data set (discriminated by `dataset`).")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Trainer settings.")
+
+    @field_validator("imports")
+    @classmethod
+    def _module_names(cls, names: list[str]) -> list[str]:
+        from acezoo.plugins import MODULE_NAME
+
+        bad = [n for n in names if not MODULE_NAME.match(n)]
+        if bad:
+            raise ValueError(f"not module names: {', '.join(map(repr, bad))} (e.g. mymod or pkg.models)")
+        return list(dict.fromkeys(names))
 
     @model_validator(mode="after")
     def _frames_agree(self) -> "ZooConfig":

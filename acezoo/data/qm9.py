@@ -60,6 +60,7 @@ from acezoo.data.specs import QM9Spec
 from acezoo.data.specs import QM9Target as Target
 from acezoo.data.specs import QM9_ATOMREF as ATOMREF
 from acezoo.data.specs import QM9_BLOCKS as BLOCKS
+from acezoo.data.specs import QM9_ELEMENTS
 from acezoo.data.specs import QM9_SMALL as SMALL
 from acezoo.data.standardised_tasks import MAERegressionTask, TensorMAETask
 from acezoo.errors import AcezooError
@@ -84,7 +85,7 @@ __all__ = [
 HARTREE_TO_MEV = 27211.386245988
 """meV per hartree (CODATA 2018: 1 Eh = 27.211386245988 eV)."""
 
-ELEMENTS: dict[str, int] = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
+ELEMENTS: dict[str, int] = QM9_ELEMENTS
 """The elements of QM9 and their atomic numbers; ``onehot`` follows this order."""
 
 TENSOR_TARGET = "alpha_tensor"

@@ -6,17 +6,18 @@ Kept apart from the builders so that validating a config or listing the zoo need
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from acezoo.config.base import DatasetSpec
+from acezoo.config.io_fields import ModelIO
 from acezoo.data.nbody_egnn_draw import EGNN_SMALL_SIZES
 from acezoo.data.nbody_sim import NBodyParams
 
 __all__ = ["NBodySpec", "MocapSpec", "DigitsSpec", "UprightDigitsSpec", "AdvectionSpec", "QM9Spec",
-           "MOCAP_ENV_VAR", "QM9Target", "QM9_BLOCKS", "QM9_SMALL", "QM9_ATOMREF"]
+           "MOCAP_ENV_VAR", "QM9Target", "QM9_BLOCKS", "QM9_SMALL", "QM9_ATOMREF", "QM9_ELEMENTS"]
 
 MOCAP_ENV_VAR = "ACEZOO_MOCAP"
 DIGIT_IMAGES = 1797  # scikit-learn's handwritten digits
@@ -24,6 +25,9 @@ DIGIT_IMAGES = 1797  # scikit-learn's handwritten digits
 QM9Target = Literal["mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "U0", "U", "H", "G", "Cv", "alpha_tensor"]
 QM9_BLOCKS = {"train": 100_000, "val": 17_748, "test": 13_083}
 QM9_SMALL = {"train": 2_000, "val": 500, "test": 500}
+
+QM9_ELEMENTS: dict[str, int] = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
+"""The elements of QM9 and their atomic numbers; the models' ``onehot`` follows this order."""
 
 QM9_ATOMREF: dict[str, dict[str, float]] = {
     # QM9 atomref table (figshare 1057643), hartree, B3LYP/6-31G(2df,p), free atoms
@@ -72,6 +76,19 @@ class NBodySpec(DatasetSpec):
             raise ValueError("field_direction must be a non-zero vector")
         return self
 
+    def field_notes(self) -> dict[str, str]:
+        """Simulation units: unit masses and charges, time unit = 1000 steps of dt 0.001."""
+        steps = (self.frame_out - self.frame_in) * 100
+        field = (f"; a constant external field of strength {self.field_strength:g} along "
+                 f"{tuple(self.field_direction)} acts on the charges") if self.field_strength else ""
+        return {
+            "pos": f"positions of the 5 particles at frame {self.frame_in} (simulation length units)",
+            "vel": f"velocities at frame {self.frame_in} (length units per time unit; 1 time unit = 1000 steps)",
+            "charge": "charges, +1 or -1",
+            "edge_index": "every ordered pair i != j of a system's particles (acezoo.point_cloud's default)",
+            "y": f"positions at frame {self.frame_out}, {steps} integration steps of dt 0.001 later{field}",
+        }
+
     def params(self) -> NBodyParams:
         """Simulator parameters (the field vector is strength * unit direction)."""
         d = np.asarray(self.field_direction, dtype=float)
@@ -103,6 +120,23 @@ class MocapSpec(DatasetSpec):
         "n_train % 5 trials).",
     )
 
+    def field_notes(self) -> dict[str, str]:
+        """The EGNO preprocessing of CMU subject 9 "run" (31 joints); lengths in its units."""
+        target = (f"joint positions {self.horizon} frames after the input frame" if self.frames == 1 else
+                  f"joint positions of the last {self.frames} frames up to {self.horizon} frames ahead")
+        return {
+            "pos": "positions of the 31 joints at the input frame (the data file's length units)",
+            "vel": "per-frame displacement of each joint, X[t+1] - X[t]",
+            "height": "each joint's vertical (y) coordinate / 10 (acezoo.mocap_input computes it from pos)",
+            "edge_index": "the skeleton: 30 bones and the two-hop neighbours, both directions, 130 edges per "
+                          "pose (acezoo.mocap_skeleton())",
+            "edge_attr": "1 for a bone, 2 for a two-hop pair (acezoo.mocap_skeleton())",
+            "y": target,
+        }
+
+    def input_helper(self, io: ModelIO) -> str | None:
+        return "acezoo.mocap_input(pos, vel)"
+
     @model_validator(mode="after")
     def _check(self) -> "MocapSpec":
         if self.frames > self.horizon:
@@ -117,6 +151,14 @@ class _DigitsBase(DatasetSpec):
     n_test: int = Field(500, ge=1, description="Test images (n_train + n_val + n_test <= 1797).")
     upsample: int = Field(1, ge=1, le=8, description="Nearest-neighbour upsampling factor (8x8 -> 8k x 8k).")
     seed: int = Field(0, ge=0, description="Seed of the split and of the random transformations.")
+
+    def field_notes(self) -> dict[str, str]:
+        """scikit-learn's 8x8 digits, grey levels scaled to [0, 1]."""
+        side = 8 * self.upsample
+        return {
+            "x": f"grey-level digit images in [0, 1], one channel, {side}x{side} pixels, as a plain tensor",
+            "y": "logits of the digits 0-9 (argmax: the predicted digit)",
+        }
 
     @model_validator(mode="after")
     def _check(self) -> "_DigitsBase":
@@ -160,9 +202,21 @@ class AdvectionSpec(DatasetSpec):
     smoothness: float = Field(1.5, gt=0, description="Width (grid cells) of the Gaussian filter of the initial fields.")
     seed: int = Field(0, ge=0, description="Data seed (each split derives its own from it).")
 
+    def field_notes(self) -> dict[str, str]:
+        """A field on the periodic unit square, sampled on a ``size x size`` grid."""
+        wind = f", wind {tuple(self.wind)}" if self.wind != (0.0, 0.0) else ""
+        return {
+            "x": f"the field u(0) on the periodic unit square, {self.size}x{self.size} grid points, one channel, "
+                 "as a plain tensor",
+            "y": f"the field u(t) at t = {self.steps} x {self.dt:g} = {self.steps * self.dt:g} (diffusivity "
+                 f"{self.diffusivity:g}{wind})",
+        }
+
 
 class QM9Spec(DatasetSpec):
     """QM9: predict one molecular property from the atoms' elements and positions."""
+
+    standardised_target: ClassVar[bool] = True  # the model predicts (y - mean) / std
 
     dataset: Literal["qm9"] = "qm9"
     target: QM9Target = Field(
@@ -207,6 +261,23 @@ class QM9Spec(DatasetSpec):
         if self.atomization and self.target not in QM9_ATOMREF:
             raise ValueError(f"atomization applies to targets {', '.join(QM9_ATOMREF)}, not {self.target!r}")
         return self
+
+    def field_notes(self) -> dict[str, str]:
+        """Atoms in Angstrom; the model predicts the standardised target."""
+        edges = (f"the atom pairs within {self.radius:g} Angstrom of each other, inside each molecule"
+                 if self.graph == "radius" else "every ordered atom pair i != j of each molecule")
+        target = ("the polarizability tensor in the frame of pos, standardised: A = output * std + mean * I"
+                  if self.target == "alpha_tensor" else f"{self.target}, standardised: value = output * std + mean")
+        return {
+            "pos": "atom positions in Angstrom",
+            "onehot": "one-hot element of each atom over (H, C, N, O, F) (acezoo.molecules computes it)",
+            "edge_index": edges + " (acezoo.molecules builds them)",
+            "y": target + " (model.acezoo_inputs.to_units(output) does it)",
+        }
+
+    def input_helper(self, io: ModelIO) -> str | None:
+        radius = f", radius={self.radius:g}" if self.graph == "radius" else ""
+        return f"acezoo.molecules(atoms, pos{radius})"
 
     def sizes(self) -> dict[str, int]:
         """The number of molecules in each split."""

@@ -7,10 +7,11 @@ from typing import Any
 
 from acezoo._version import __version__
 from acezoo.config.schema import ZooConfig
+from acezoo.inputs.describe import describe
 from acezoo.io.atomic import atomic_write_text
 from acezoo.run_layout import CARD_FILE
 
-__all__ = ["write_card", "git_commit", "how_trained", "CARD_FILE"]
+__all__ = ["write_card", "git_commit", "how_trained", "dual_lines", "CARD_FILE"]
 
 
 _TASKS = {
@@ -89,7 +90,6 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
     if data.get("field_strength"):
         task += f" With a constant external field of strength {data['field_strength']} along {data['field_direction']} (partially symmetric)."
     metric_names = list(m["test"]["pruned"])
-    gammas = ", ".join(f"`{k}` {v:.3g}" for k, v in m["gammas"].items()) or "none (strict)"
     lines = [
         f"# {c.name}",
         "",
@@ -124,8 +124,8 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         f"full {m['equivariance_error']['full']:.2e}. Parameters: full {m['params']['full']:,}, "
         f"pruned {m['params']['pruned']:,}.",
         "",
-        f"Final gammas: {gammas}.",
-        "",
+        *dual_lines(m),
+        describe(c.model, c.data, m).markdown(),
         "## Reproduce",
         "",
         "```bash",
@@ -138,6 +138,26 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
     ]
     return atomic_write_text(run_dir / CARD_FILE, "\n".join(lines))
+
+
+def _values(values: dict[str, float]) -> str:
+    return ", ".join(f"`{k}` {v:.4g}" for k, v in values.items())
+
+
+def dual_lines(m: dict[str, Any]) -> list[str]:
+    """The card's lines on the gammas, multipliers and slacks: those of the selected epoch (whose
+    weights the card scores), then the last epoch's where they differ."""
+    epoch = m.get("duals_epoch", m.get("best_epoch"))
+    kinds = [(k, m.get(k) or {}) for k in ("gammas", "multipliers", "slacks")]
+    if not any(v for _, v in kinds):
+        return ["Gammas: none (strict: no symmetry-breaking branch).", ""]
+    lines = [f"At the selected epoch {epoch} (the weights scored above): "
+             + "; ".join(f"{k} {_values(v)}" for k, v in kinds if v) + "."]
+    last = m.get("last_epoch")
+    if last:
+        lines += ["", f"At the last epoch ({last['epoch']}, not selected): "
+                  + "; ".join(f"{k} {_values(last[k])}" for k, _ in kinds if last.get(k)) + "."]
+    return [*lines, ""]
 
 
 def _dynamics(budget: Any) -> str:

@@ -274,7 +274,9 @@ def load(
 
     Returns the pruned, exactly equivariant network (a plain ``nn.Module``) in eval mode on
     ``device``; ``full=True`` returns the relaxed model with its gammas instead. The model's
-    ``acezoo_info`` attribute holds its :class:`ModelInfo` and ``acezoo_config`` its config.
+    ``acezoo_info`` attribute holds its :class:`ModelInfo`, ``acezoo_config`` its config and
+    ``acezoo_inputs`` what it reads and returns (:class:`acezoo.inputs.describe.ModelInputs`);
+    each call's input is checked against the latter before any layer runs.
     """
     parsed = _parse(spec)
     uri = store.tracking_uri(tracking_uri)
@@ -306,7 +308,16 @@ def load(
     net = net.to(device).eval()
     net.acezoo_info = info  # type: ignore[assignment]
     net.acezoo_config = config  # type: ignore[assignment]
-    return net
+    return _with_inputs(net, config, folder)
+
+
+def _with_inputs(net: nn.Module, config: Any, folder: Path) -> nn.Module:
+    """``net.acezoo_inputs`` (what it reads and returns) and the check of every input against it."""
+    from acezoo.inputs.check import attach
+    from acezoo.inputs.describe import describe
+
+    metrics = json.loads((folder / METRICS_FILE).read_text()) if (folder / METRICS_FILE).is_file() else {}
+    return attach(net, describe(config.model, config.data, metrics))
 
 
 @offline.reports_outages
@@ -331,6 +342,10 @@ def model_card(spec: str, tracking_uri: str | None = None) -> str:
     uri = store.tracking_uri(tracking_uri)
     client = store.client(uri)
     mv = _resolve(client, uri, spec)
-    card = _local_copy(client, mv) / "README.md"
+    from acezoo.hub.card_inputs import with_inputs_section
+
+    folder = _local_copy(client, mv)
+    card = folder / CARD_FILE
     header = f"<!-- {mv.name} version {mv.version}; aliases: {', '.join(getattr(mv, 'aliases', []) or []) or 'none'} -->\n"
-    return header + (card.read_text() if card.is_file() else (mv.description or "(no model card)"))
+    return header + with_inputs_section(card.read_text() if card.is_file() else (mv.description or "(no model card)"),
+                                        folder)

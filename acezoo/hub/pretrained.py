@@ -56,7 +56,9 @@ def list_pretrained(pattern: str = "*") -> list[ModelInfo]:
 
 def pretrained_card(name: str) -> str:
     """The model card of shipped model ``name``, with a header line saying where it comes from."""
+    from acezoo.hub.card_inputs import with_inputs_section
+
     folder = bundled()[name]
     card = folder / CARD_FILE
     header = f"<!-- {name}: pretrained, shipped with acezoo ({folder}) -->\n"
-    return header + (card.read_text() if card.is_file() else "(no model card)\n")
+    return header + with_inputs_section(card.read_text() if card.is_file() else "(no model card)\n", folder)

@@ -22,12 +22,14 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from acezoo import registry
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.loader import config_from_dict, dump_config, load_config
 from acezoo._version import __version__
 from acezoo.config.schema import SCHEMA_VERSION, ZooConfig
 from acezoo.errors import CheckpointError, ConfigError
 from acezoo.io.atomic import atomic_write, atomic_write_text
+from acezoo.plugins import HOW_TO_REGISTER_SENTENCE, PluginImportError, import_modules
 from acezoo.run_layout import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PLOT_FILE, STATE_FILE, WEIGHTS_FILE
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "load_weights",
     "write_json",
     "write_config",
+    "stored_config",
     "load_run",
 ]
 
@@ -85,8 +88,10 @@ def write_config(run_dir: Path, config: ZooConfig) -> None:
     atomic_write_text(run_dir / CONFIG_FILE, dump_config(config))
 
 
-def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooConfig, RelaxedModel]:
-    """The config and the selected relaxed model of a finished (or interrupted) run."""
+def stored_config(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> ZooConfig:
+    """The validated config of a run directory (with ``overrides``), after importing the modules
+    its ``imports`` lists; a run whose architecture or data set is not registered here is a
+    :class:`CheckpointError` that names it and says how to register it."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such checkpoint directory")
@@ -102,14 +107,39 @@ def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooC
             f"{run_dir / CONFIG_FILE}: written with config schema version {version!r}; this acezoo "
             f"({__version__}) reads version {SCHEMA_VERSION}"
         )
+    _check_registered(run_dir, raw)
     try:
         # the stored config is resolved YAML: validate it directly (no omegaconf) unless overridden
-        config = load_config(run_dir / CONFIG_FILE, overrides) if overrides else \
+        return load_config(run_dir / CONFIG_FILE, overrides) if overrides else \
             config_from_dict(raw, str(run_dir / CONFIG_FILE))
     except ConfigError as exc:
-        if overrides:  # the overrides are at fault (the error names the field and what is allowed)
+        if overrides:  # the overrides are at fault (the error names the override and what is allowed)
             raise exc.with_source(str(run_dir / CONFIG_FILE)) from None
         raise CheckpointError(f"{run_dir}: stored config does not validate against this acezoo: {exc}") from None
+
+
+def _check_registered(run_dir: Path, raw: dict[str, Any]) -> None:
+    """Import the stored config's ``imports``; then its arch and data set must be registered."""
+    names = raw.get("imports") or []
+    try:
+        import_modules(names if isinstance(names, list) else [], near=run_dir)
+    except PluginImportError as exc:
+        arch = raw.get("model", {}).get("arch") if isinstance(raw.get("model"), dict) else None
+        raise CheckpointError(f"{run_dir}: the run's config imports {', '.join(map(str, names))} (its architecture "
+                              f"is {arch!r}), and here {exc}; run from the folder that holds the module, or put it "
+                              "on PYTHONPATH") from None
+    for key, tag, table, kind in (("model", "arch", registry.architectures(), "architecture"),
+                                  ("data", "dataset", registry.datasets(), "data set")):
+        name = raw.get(key, {}).get(tag) if isinstance(raw.get(key), dict) else None
+        if isinstance(name, str) and name not in table:
+            imported = f" (the run imports {', '.join(map(str, names))}, which registers no {name!r})" if names else ""
+            raise CheckpointError(f"{run_dir}: the run's {kind} {name!r} is not registered in this acezoo{imported}; "
+                                  f"known: {', '.join(sorted(table))}. {HOW_TO_REGISTER_SENTENCE}")
+
+
+def load_run(run_dir: str | Path, overrides: tuple[str, ...] = ()) -> tuple[ZooConfig, RelaxedModel]:
+    """The config and the selected relaxed model of a finished (or interrupted) run."""
+    config = stored_config(run_dir, overrides)
     model = compile_model(config)
-    load_weights(model, run_dir / WEIGHTS_FILE)
+    load_weights(model, Path(run_dir) / WEIGHTS_FILE)
     return config, model

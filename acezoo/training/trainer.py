@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from acezoo import registry
 from acezoo.compiler import RelaxedModel, compile_model
-from acezoo.config.loader import load_config
 from acezoo.config.schema import ZooConfig
 from acezoo.constraints.engine import PrimalDual
 from acezoo.data.bundle import DataBundle
@@ -84,7 +83,8 @@ def _autocast_factory(device: torch.device, amp: bool) -> Callable[[], Any]:
     if not amp:
         return contextlib.nullcontext
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"train.amp: {torch.cuda.get_device_name(device)} has no bfloat16 support; set train.amp=false")
+        raise ConfigError([("train.amp", f"{torch.cuda.get_device_name(device)} has no bfloat16 support; set "
+                                         "train.amp=false")])
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
@@ -432,8 +432,22 @@ class _Trainer:
         metrics = self._finish() if self.dist.is_main else None
         return self.dist.broadcast(metrics)
 
+    def _duals(self, last: dict[str, Any]) -> dict[str, Any]:
+        """The gammas, multipliers and slacks of the selected epoch (whose weights are scored on the
+        test split), with ``duals_epoch`` saying which epoch that is; ``last_epoch`` holds ``last``,
+        the values after the last epoch, where they differ."""
+        chosen = selected_duals(self.history, self.best["epoch"]) if self.best["epoch"] else None
+        if chosen is None:  # no epoch was selected (no validation improved): the run's last state
+            return {**last, "duals_epoch": self.epoch}
+        out = {**chosen, "duals_epoch": self.best["epoch"]}
+        if chosen != last:
+            out["last_epoch"] = {"epoch": self.epoch, **last}
+        return out
+
     def _finish(self) -> dict[str, Any]:
         task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
+        last = {"gammas": self.model.gamma_values(), "multipliers": self.engine.multipliers(),
+                "slacks": self.engine.slacks()}  # after the last epoch, before the selected weights return
         if (self.run_dir / ckpt.WEIGHTS_FILE).exists():
             ckpt.load_weights(self.model, self.run_dir / ckpt.WEIGHTS_FILE)
         metrics = {
@@ -444,24 +458,36 @@ class _Trainer:
             "epochs_run": self.epoch,
             **({"branches_pruned_at_epoch": self.pruned_at} if self.pruned_at else {}),
             "mode": self.config.constraints.mode,
-            "gammas": self.model.gamma_values(),
-            "multipliers": self.engine.multipliers(),
-            "slacks": self.engine.slacks(),
+            **self._duals(last),
             "params": self.model.parameter_counts(),
             "wall_time_s": self.wall,
             "device": str(self.device),
         }
         if self.data.info.get("unit"):
             metrics["unit"] = self.data.info["unit"]  # of the test metric (e.g. meV for QM9 energies)
+        if getattr(self.config.data, "standardised_target", False) and "std" in self.data.info:
+            metrics["target_scale"] = {"mean": self.data.info["mean"], "std": self.data.info["std"]}
         ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
         if self.history:
-            from acezoo.training.plots import plot_duals
+            from acezoo.training.plots import plot_run
 
-            plot_duals(self.history, self.run_dir / ckpt.PLOT_FILE, title=self.config.name)
+            plot_run(self.history, self.run_dir / ckpt.PLOT_FILE, title=self.config.name, metric=task.metric,
+                     selected_epoch=self.best["epoch"], select_key=self.select_key,
+                     pruned_epoch=self.pruned_at or None)
         write_card(self.run_dir, self.config, metrics)
         if self.tracker is not None:
             self.tracker.finish(metrics, self.run_dir)
         return metrics
+
+
+def selected_duals(history: list[dict[str, Any]], epoch: int) -> dict[str, dict[str, float]] | None:
+    """``gammas``, ``multipliers`` and ``slacks`` as validated at ``epoch`` (from its history
+    record, written when that epoch's weights were), or None when no validated record has it."""
+    record = next((r for r in history if r.get("epoch") == epoch and any(k.startswith("val_") for k in r)), None)
+    if record is None:
+        return None
+    return {f"{kind}s": {k.split("/", 1)[1]: v for k, v in record.items() if k.startswith(f"{kind}/")}
+            for kind in ("gamma", "multiplier", "slack")}
 
 
 def _fmt(values: dict[str, float]) -> str:
@@ -546,10 +572,7 @@ def _train(ctx: DistContext, config: ZooConfig | None, resume: str | Path | None
         state_path = resume / ckpt.STATE_FILE
         if not state_path.is_file():
             raise CheckpointError(f"{resume}: nothing to resume (no {ckpt.STATE_FILE})")
-        try:
-            config = load_config(resume / ckpt.CONFIG_FILE, overrides)
-        except ConfigError as exc:
-            raise CheckpointError(f"{resume}: stored config is not valid: {exc}") from None
+        config = ckpt.stored_config(resume, overrides)
     elif config is None:
         raise TypeError("train() needs a config (or resume=RUN_DIR)")
     _check_tracking(ctx, config)  # an unusable tracking server is reported before any data is built

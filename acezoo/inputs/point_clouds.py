@@ -1,19 +1,17 @@
-"""Model inputs from your own tensors: point clouds for the EGNN and the SE(3)-Transformer.
+"""Point clouds from your own stacked tensors: the batch the point-cloud networks read.
 
-The point-cloud networks read a batch of graphs by attribute (``pos``, ``vel``, ``charge``,
-``edge_index``, ``batch``), the layout of a ``torch_geometric`` batch. :func:`point_cloud`
-builds one from stacked tensors, without torch_geometric::
+The EGNN, EGNO, SEGNN and SE(3)-Transformer read a batch of graphs by attribute (``pos``,
+``vel``, ``charge``, ``edge_index``, ``batch``, ...), the layout of a ``torch_geometric`` batch.
+:func:`point_cloud` builds one from ``(B, N, ...)`` tensors, without torch_geometric::
 
     model = acezoo.load("egnn-nbody-ace")
     x = acezoo.point_cloud(pos, vel, charge=charge)   # pos, vel: (B, N, 3); charge: (B, N) or (B, N, 1)
     with torch.no_grad():
         future = x.unstack(model(x))                  # (B, N, 3)
-
-The group CNN takes an image tensor ``(B, C, H, W)`` directly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 
@@ -42,8 +40,15 @@ class PointCloudBatch:
         raise AttributeError(name)
 
     def unstack(self, node_values: torch.Tensor) -> torch.Tensor:
-        """Per-node outputs ``(B * N, ...)`` back to ``(B, N, ...)``."""
+        """Per-node outputs ``(B * N, ...)`` back to ``(B, N, ...)`` (graphs of equal size)."""
         return node_values.reshape(self.num_graphs, -1, *node_values.shape[1:])
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "PointCloudBatch":
+        """The same batch with every tensor on ``device``."""
+        moved = {f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+                 for f in fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
+        extra = {k: v.to(device, non_blocking=non_blocking) for k, v in self.extra.items()}
+        return replace(self, **moved, extra=extra)
 
 
 def _stacked(name: str, t: torch.Tensor | None, trailing: int | None) -> torch.Tensor | None:
@@ -72,6 +77,7 @@ def point_cloud(
     Args:
         pos, vel: positions and velocities, ``(B, N, 3)``.
         charge: per-point charges ``(B, N)`` or ``(B, N, 1)`` (the N-body models need them).
+            ``vel``, ``charge``, ``edge_attr`` and float ``node_fields`` take the dtype of ``pos``.
         edge_index: ``(2, E)`` edges of *one* graph (row 0 the receiver), shared by all; default:
             every ordered pair ``i != j`` (the N-body protocol's fully connected graph).
         edge_attr: ``(E, D)`` invariant attributes of those edges, shared by all graphs (e.g. the
@@ -86,9 +92,16 @@ def point_cloud(
     pos3 = _stacked("pos", batched(pos), 3)
     assert pos3 is not None
     b, n = pos3.shape[:2]
-    vel3 = _stacked("vel", batched(vel), 3)
-    q3 = _stacked("charge", batched(charge), 1)
-    extra = {k: _stacked(k, batched(v), None) for k, v in node_fields.items()}
+
+    def like_pos(t: torch.Tensor | None, always: bool = True) -> torch.Tensor | None:
+        """Float inputs in the dtype of ``pos`` (e.g. integer charges +-1)."""
+        if t is None or not pos3.is_floating_point() or not (always or t.is_floating_point()):
+            return t
+        return t.to(pos3.dtype)
+
+    vel3 = like_pos(_stacked("vel", batched(vel), 3))
+    q3 = like_pos(_stacked("charge", batched(charge), 1))
+    extra = {k: like_pos(_stacked(k, batched(v), None), always=False) for k, v in node_fields.items()}
     for name, t in (("vel", vel3), ("charge", q3), *extra.items()):
         if t is not None and t.shape[:2] != (b, n):
             raise ValueError(f"{name} has {tuple(t.shape[:2])} graphs x points; pos has {(b, n)}")
@@ -100,7 +113,7 @@ def point_cloud(
     if edge_index.dim() != 2 or edge_index.shape[0] != 2 or (edge_index.numel() and int(edge_index.max()) >= n):
         raise ValueError(f"edge_index must be (2, E) with node indices < {n}, got shape {tuple(edge_index.shape)}")
     if edge_attr is not None:
-        edge_attr = torch.as_tensor(edge_attr, device=pos3.device)
+        edge_attr = like_pos(torch.as_tensor(edge_attr, device=pos3.device))
         if edge_attr.shape[0] != edge_index.shape[1]:
             raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows; edge_index has {edge_index.shape[1]} edges")
         edge_attr = edge_attr.repeat(b, *([1] * (edge_attr.dim() - 1)))
