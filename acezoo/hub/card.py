@@ -125,6 +125,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         f"pruned {m['params']['pruned']:,}.",
         "",
         *dual_lines(m),
+        *published_lines(c),
         describe(c.model, c.data, m).markdown(),
         "## Reproduce",
         "",
@@ -138,6 +139,21 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
     ]
     return atomic_write_text(run_dir / CARD_FILE, "\n".join(lines))
+
+
+def published_lines(config: ZooConfig) -> list[str]:
+    """A "Published figures" section: what the papers report for this architecture, task and mode
+    (:mod:`acezoo.hub.published`), to read beside the measured metrics; empty when none applies."""
+    from acezoo.hub.published import published_for
+
+    figures = published_for(config.model.arch, config.data.dataset, config.constraints.mode,
+                            getattr(config.data, "frames", None))
+    if not figures:
+        return []
+    lines = ["## Published figures", "", "As reported by the papers (their protocol and seeds; not measured by acezoo):", "",
+             "| model | test | source |", "|---|---|---|"]
+    lines += [f"| {f.model} | {f.text()} | {f.source} |" for f in figures]
+    return [*lines, ""]
 
 
 def _values(values: dict[str, float]) -> str:
