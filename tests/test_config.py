@@ -193,7 +193,15 @@ def test_cli_list_and_schema(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_tiny_overrides_are_valid(tmp_path: Path) -> None:
-    acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path))
+    """The tests' small-run overrides validate and take effect (each key lands where it says)."""
+    overrides = tiny_overrides(tmp_path)
+    cfg = acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", overrides)
+    for item in overrides:
+        key, _, value = item.partition("=")
+        node = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+        assert str(node).lower() == value.lower() or str(node) == str(type(node)(value)), f"{key}: {node!r} != {value}"
 
 
 def test_cli_overrides_may_follow_options(capsys: pytest.CaptureFixture) -> None:

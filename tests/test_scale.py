@@ -42,11 +42,22 @@ def test_compiled_training_matches_eager(tmp_path: Path) -> None:
 
 
 def test_deterministic_mode_is_reproducible(tmp_path: Path) -> None:
+    """Two runs agree bit for bit, and the flag really switches deterministic kernels on while
+    training (CPU runs repeat anyway, so equal weights alone would not show that it does anything)."""
+    seen: list[bool] = []
+    overrides = [*tiny_overrides(tmp_path / "a", epochs=1), "constraints.mode=resilient", "train.deterministic=true"]
     try:
-        a = _train(tmp_path / "a", "train.deterministic=true").final_state
+        assert not torch.are_deterministic_algorithms_enabled()
+        a = acezoo.train(acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", overrides), keep_final_state=True,
+                         on_step=lambda *_: seen.append(torch.are_deterministic_algorithms_enabled())).final_state
         b = _train(tmp_path / "b", "train.deterministic=true").final_state
     finally:
         torch.use_deterministic_algorithms(False)
+    assert seen and all(seen), "train.deterministic=true did not enable deterministic algorithms during training"
+    plain: list[bool] = []
+    acezoo.train(acezoo.load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path / "c", epochs=1)),
+                 on_step=lambda *_: plain.append(torch.are_deterministic_algorithms_enabled()))
+    assert plain and not any(plain), "deterministic algorithms were on without train.deterministic"
     assert a is not None and b is not None
     assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in a["weights"])
 
