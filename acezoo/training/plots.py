@@ -118,9 +118,16 @@ def run_figure(history: list[dict[str, Any]], metric: str = "mse", selected_epoc
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.6 * rows), squeeze=False)
+    epochs = [r["epoch"] for r in history if "epoch" in r]
     for ax, (name, draw_panel) in zip(axes.flat, panels):
         draw_panel(ax)
+        for line in ax.get_lines():  # a series of a few points (e.g. validated once) shows its points
+            if len(line.get_xdata()) <= 3 and not line.get_label().startswith("_"):  # not the zero line
+                line.set_marker("o")
+                line.set_markersize(3)
         ax.set_xlabel("epoch")
+        if epochs:  # one epoch axis for every panel, the validated-only series included
+            ax.set_xlim(min(epochs) - 0.5 if len(epochs) < 4 else min(epochs), max(epochs) + (0.5 if len(epochs) < 4 else 0))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if selected_epoch:
             ax.axvline(selected_epoch, color="0.3", lw=0.9, linestyle=":", label=f"selected epoch {selected_epoch}")
