@@ -43,8 +43,9 @@ from acezoo.nn.bounded import branch_mlp
 from acezoo.nn.node_features import read_node_features
 from acezoo.nn.o3_lmax1 import (Feature, GatedTensorProduct, Kernel, TensorProduct, cat_features, dot_b, flatten,
                                 sh_lmax1, unflatten)
-from acezoo.nn.o3_lmax1 import _INV_SQRT3  # noqa: PLC2701 - the path constant of v . b
+from acezoo.nn.o3_lmax1 import INV_SQRT3
 from acezoo.nn.relaxed import Relaxed
+from acezoo.nn.scatter import scatter
 
 __all__ = ["SEGNN", "SEGNNLayer", "SEGNNSpec", "EdgeMessage", "build_segnn"]
 
@@ -88,7 +89,7 @@ class EdgeMessage(nn.Module):
         a, b = e
         ss = ss + scalars @ tp.w_ss[2 * c:]
         sv = sv + scalars @ tp.w_sv[2 * c:]
-        s_out = a * ss + _INV_SQRT3 * dot_b(vs.view(m, 3, out_s), b) + tp.bias
+        s_out = a * ss + INV_SQRT3 * dot_b(vs.view(m, 3, out_s), b) + tp.bias
         v_out = sv.unsqueeze(1) * b.unsqueeze(2) + a.unsqueeze(2) * vv.view(m, 3, out_v)
         return self.g.gate((s_out, v_out))
 
@@ -194,10 +195,7 @@ class SEGNN(nn.Module):
         if nodes is None:
             centre = pos.mean(dim=0, keepdim=True).expand_as(pos)
         else:
-            graphs = int(nodes.max()) + 1 if nodes.numel() else 0
-            sums = pos.new_zeros(graphs, 3).index_add_(0, nodes, pos)
-            counts = pos.new_zeros(graphs).index_add_(0, nodes, torch.ones_like(pos[:, 0])).clamp_min(1)
-            centre = (sums / counts.unsqueeze(1)).index_select(0, nodes)
+            centre = scatter(pos, nodes, reduce="mean").index_select(0, nodes)
         s = torch.cat([vel.norm(dim=-1, keepdim=True), *read_node_features(batch, self.spec.node_features, pos.dtype)],
                       dim=-1)
         return s, torch.stack([pos - centre, vel], dim=-1)

@@ -49,7 +49,8 @@ from acezoo.data.specs import MocapSpec
 from acezoo.data.tensor_graphs import GraphTensorDataset
 from acezoo.errors import ConfigError
 
-__all__ = ["MocapSpec", "SkeletonDataset", "build_mocap", "height_feature", "load_mocap", "skeleton_edges", "ENV_VAR"]
+__all__ = ["MocapSpec", "SkeletonDataset", "build_mocap", "height_feature", "load_mocap", "resolve_mocap_path", "skeleton_edges",
+           "ENV_VAR"]
 
 SPLIT_TRIALS: dict[str, tuple[int, ...]] = {"train": (1, 2, 5, 6, 10), "val": (0, 4, 9), "test": (3, 7, 8)}
 TRAIN_PER_TRIAL = 40
@@ -124,7 +125,7 @@ def bundled_mocap_path() -> Path:
     return Path(__file__).resolve().parent / "files" / "cmu_mocap_run.npz"
 
 
-def _resolve_path(spec: MocapSpec) -> Path:
+def resolve_mocap_path(spec: MocapSpec) -> Path:
     """``data.path``, else ``$ACEZOO_MOCAP``, else the file shipped with acezoo."""
     raw = spec.path if spec.path is not None else os.environ.get(ENV_VAR)
     if not raw:
@@ -227,7 +228,7 @@ def _train_caps(n_train: int) -> list[int]:
 
 def build_mocap(spec: MocapSpec, progress: bool = False) -> DataBundle:  # noqa: ARG001
     """CMU motion capture, subject 9 run (31 joints): predict positions 30 frames ahead (EGNO protocol)."""
-    path = _resolve_path(spec)
+    path = resolve_mocap_path(spec)
     arrays = load_mocap(path)
     edge_index, edge_attr = skeleton_edges(arrays["edges"], N_JOINTS)
     caps = {

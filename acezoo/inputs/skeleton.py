@@ -29,10 +29,10 @@ def mocap_skeleton(path: str | Path | None = None) -> tuple[torch.Tensor, torch.
     Read from ``path`` (a ``cmu_mocap_run.npz``), else ``$ACEZOO_MOCAP``, else the copy shipped
     with acezoo: the same edges the ``mocap_run`` data set gives every sample.
     """
-    from acezoo.data.mocap import N_JOINTS, _resolve_path, load_mocap, skeleton_edges
+    from acezoo.data.mocap import N_JOINTS, resolve_mocap_path, load_mocap, skeleton_edges
     from acezoo.data.specs import MocapSpec
 
-    arrays = load_mocap(_resolve_path(MocapSpec(path=None if path is None else str(path))))
+    arrays = load_mocap(resolve_mocap_path(MocapSpec(path=None if path is None else str(path))))
     return skeleton_edges(arrays["edges"], N_JOINTS)
 
 

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 __all__ = ["Feature", "Kernel", "TensorProduct", "SwishGate", "sh_lmax1", "balanced_multiplicity", "flatten",
-           "unflatten", "cat_features", "dot_b", "Y0"]
+           "unflatten", "cat_features", "dot_b", "Y0", "INV_SQRT3"]
 
 Feature = tuple[torch.Tensor, torch.Tensor]
 Kernel = Literal["fused", "e3nn"]
@@ -39,7 +39,8 @@ Kernel = Literal["fused", "e3nn"]
 Y0 = 1.0 / math.sqrt(4.0 * math.pi)
 """``Y^0`` in the integral normalisation (the sphere integral of ``Y^2`` is 1)."""
 _Y1 = math.sqrt(3.0 / (4.0 * math.pi))
-_INV_SQRT3 = 1.0 / math.sqrt(3.0)
+INV_SQRT3 = 1.0 / math.sqrt(3.0)
+"""``1 / sqrt 3``: the constant of the ``1o (x) 1o -> 0e`` path (``v . b / sqrt 3``)."""
 
 
 def sh_lmax1(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +129,7 @@ class TensorProduct(nn.Module):
         else:
             a, b = attr
             vb = dot_b(v, b)
-            s_out = a * (s @ self.w_ss) + _INV_SQRT3 * (vb @ self.w_vs)
+            s_out = a * (s @ self.w_ss) + INV_SQRT3 * (vb @ self.w_vs)
             v_out = (s @ self.w_sv).unsqueeze(1) * b.unsqueeze(2) + a.unsqueeze(2) * (v @ self.w_vv)
         if self.bias is not None:
             s_out = s_out + self.bias
