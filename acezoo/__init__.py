@@ -84,13 +84,14 @@ __all__ = [
 ]
 
 
-def train(config=None, **kwargs):  # noqa: ANN001, ANN003, ANN201 - lazy wrapper, see acezoo.training.train
+def train(config=None, **kwargs):  # noqa: ANN001, ANN003, ANN201 - lazy wrapper, see acezoo.run.train
     """Train ``config`` (a ``ZooConfig``), or continue ``resume=RUN_DIR``, with the shared trainer.
 
     Returns a ``TrainResult`` (``run_dir``, ``metrics``, ``history``, ``model``); see
-    :func:`acezoo.training.trainer.train` for every option.
+    :func:`acezoo.run.train` for every option (``callbacks=`` adds
+    :class:`acezoo.training.callbacks.Callback` objects to the :class:`acezoo.training.trainer.Trainer`).
     """
-    from acezoo.training.trainer import train as _train
+    from acezoo.run import train as _train
 
     return _train(config, **kwargs)
 

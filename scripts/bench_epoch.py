@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Benchmark: one N-body EGNN epoch on one thread, the original EGNN code vs the current one.
 
-The real trainer path (``acezoo.training.trainer._Trainer``: the primal-dual engine, the
-batching, the loss; tracking and progress off, ``train.num_threads=1``) on the standard
+The real trainer path (the public ``acezoo.training.trainer.Trainer``: the primal-dual engine,
+the batching, the loss; no callbacks beyond the standard ones, progress off, ``train.num_threads=1``) on the standard
 charged N-body data (3000/2000/2000 trajectories of 5 particles, fully connected graphs),
 ``zoo_configs/egnn_nbody_{strict,equality}.yaml``. Per round, for each mode and each
-implementation: one training epoch (``run_epoch``: 30 steps of batch 100) and one validation
-(``validate``: the equivariant-only model and, with relaxed blocks, the full model on the 2000
+implementation: one training epoch (``Trainer.run_epoch``: 30 steps of batch 100) and one validation
+(``Trainer.validate``: the equivariant-only model and, with relaxed blocks, the full model on the 2000
 validation graphs, plus the equivariance error on 100 graphs; ``current`` and ``compiled`` score
 both models in one pass, ``EGNN.forward_both``, whose first layer's equivariant part they share,
 and the check compares it with one pass per model).
@@ -65,9 +65,8 @@ import acezoo.training.trainer as trainer_module
 from acezoo.archs import egnn as E
 from acezoo.benchmarking import environment
 from acezoo.config.loader import load_config
-from acezoo.constraints.engine import PrimalDual
 from acezoo.training.batches import collate, epoch_indices, eval_batches
-from acezoo.training.trainer import _Trainer, build_data
+from acezoo.training.trainer import Trainer, build_data
 from authors_egnn import AuthorsEGNNVel  # scripts/authors_egnn.py (this script's folder is on sys.path)
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo_configs"
@@ -164,20 +163,16 @@ def implementation(impl: str) -> contextlib.AbstractContextManager[None]:
     return original_egnn() if impl == "original" else contextlib.nullcontext()
 
 
-def use_unfused_adam(trainer: _Trainer) -> None:
-    """The original trainer's primal Adam (``fused=False``). Rebuilds the trainer's engine
-    exactly as ``_Trainer.__init__`` does, with that flag."""
-    tc = trainer.config.train
-    make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
-                                                  fused=False)
-    trainer.engine = PrimalDual(trainer.model, trainer.config.constraints, make_primal,
-                                tc.epochs * trainer.steps_per_epoch, reduce_defect=trainer._mean_over_ranks)
+def use_unfused_adam(trainer: Trainer) -> None:
+    """The original trainer's primal Adam (``fused=False``): the trainer's engine rebuilt as
+    ``Trainer.__init__`` builds it, with that flag."""
+    trainer.engine = trainer.build_engine(fused=False)
 
 
 class AuthorsRun:
     """The authors' model trained in a bare Adam loop on the trainer's batches."""
 
-    def __init__(self, trainer: _Trainer) -> None:
+    def __init__(self, trainer: Trainer) -> None:
         tc = trainer.config.train
         torch.manual_seed(trainer.config.seed)
         self.model = AuthorsEGNNVel(trainer.config.model.hidden, trainer.config.model.layers)
@@ -202,7 +197,7 @@ class AuthorsRun:
 
 
 # -- the runs ----------------------------------------------------------------------------------
-def make_trainer(mode: str, data: Any, out: Path, compiled: bool = False, keep_memory: bool = True) -> _Trainer:
+def make_trainer(mode: str, data: Any, out: Path, compiled: bool = False, keep_memory: bool = True) -> Trainer:
     overrides = ["train.num_threads=1", "train.tracking=false", "train.progress=false", "train.epochs=1000",
                  "train.device=cpu", f"train.compile={str(compiled).lower()}",
                  f"train.keep_freed_memory={str(keep_memory).lower()}",
@@ -212,20 +207,17 @@ def make_trainer(mode: str, data: Any, out: Path, compiled: bool = False, keep_m
         overrides += ["model.branch=plain", "constraints.dual_optimizer=adam", "constraints.gamma_lr=null",
                       "constraints.prune_tol=null"]
     config = load_config(ZOO / f"egnn_nbody_{mode}.yaml", overrides)
-    return _Trainer(config, out, data, progress=False)
+    return Trainer(config, out, data=data, progress=False)
 
 
-def trainer_epoch(trainer: _Trainer) -> float:
-    """One training epoch as ``fit`` runs it; returns its mean training loss."""
-    loss, _ = trainer.run_epoch(None)
-    trainer.epoch += 1
-    trainer.batch_in_epoch = 0
-    trainer.partial = [0.0, 0.0, 0]
+def trainer_epoch(trainer: Trainer) -> float:
+    """One training epoch as ``fit`` runs it (without validation); returns its mean training loss."""
+    loss, _ = trainer.run_epoch()
     return loss
 
 
 @torch.no_grad()
-def output_difference(trainer: _Trainer) -> dict[str, float]:
+def output_difference(trainer: Trainer) -> dict[str, float]:
     """Max |original - current| of the outputs on 500 validation graphs, same weights."""
     model = trainer.model.eval()
     batch = collate(trainer.data.val, torch.arange(min(500, len(trainer.data.val))))
@@ -241,7 +233,7 @@ def output_difference(trainer: _Trainer) -> dict[str, float]:
     return out
 
 
-def _gradients(trainer: _Trainer, forward: Any, batch: Any) -> list[torch.Tensor]:
+def _gradients(trainer: Trainer, forward: Any, batch: Any) -> list[torch.Tensor]:
     """The gradients of ``loss(forward(batch))`` w.r.t. every parameter of ``trainer.model`` (zeros
     where none), left cleared on the model."""
     model = trainer.model
@@ -256,7 +248,7 @@ def _max_difference(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
     return max(float((x - y).abs().max()) for x, y in zip(a, b))
 
 
-def gradient_difference(trainer: _Trainer) -> float:
+def gradient_difference(trainer: Trainer) -> float:
     """Max |original - current| over the gradients of one training batch's loss, same weights."""
     model = trainer.model.train()
     batch = collate(trainer.data.train, torch.arange(100))
@@ -267,7 +259,7 @@ def gradient_difference(trainer: _Trainer) -> float:
     return _max_difference(*grads)
 
 
-def compiled_differences(trainer: _Trainer) -> dict[str, float]:
+def compiled_differences(trainer: Trainer) -> dict[str, float]:
     """Max |compiled - eager| of the outputs on 500 validation graphs and of one training batch's
     gradients, same weights (``trainer.forward`` is the compiled model, ``trainer.model`` eager)."""
     model = trainer.model
@@ -285,7 +277,7 @@ def compiled_differences(trainer: _Trainer) -> dict[str, float]:
     return out
 
 
-def one_pass_difference(trainer: _Trainer) -> float:
+def one_pass_difference(trainer: Trainer) -> float:
     """Max |one pass - two passes| over the validation record (metrics of the equivariant-only and
     the full model): ``forward_both`` against one forward pass per model, same weights."""
     one = trainer.validate()

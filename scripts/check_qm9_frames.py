@@ -25,7 +25,7 @@ import torch
 from acezoo.config.loader import load_config
 from acezoo.data import qm9
 from acezoo.data.qm9_frames import standard_orientations, tensors_in_pos_frame
-from acezoo.training.trainer import build_data, train
+from acezoo.run import build_data, train
 
 
 def traceless_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

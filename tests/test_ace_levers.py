@@ -10,7 +10,7 @@ from acezoo.config.constraints import ConstraintBudget
 from acezoo.config.loader import load_config
 from acezoo.constraints import PrimalDual
 from acezoo.nn.bounded import BoundedMLP, branch_mlp
-from acezoo.training.trainer import train
+from acezoo.run import train
 
 from conftest import ZOO, tiny_overrides
 from test_primal_dual import X, grads, loss_fn, sgd, toy_model

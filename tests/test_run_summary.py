@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from acezoo.cli import main
-from acezoo.training import trainer
 from acezoo.training.checkpoint import load_run
+from acezoo.training.trainer import Trainer
 
 SMALL = ["train.epochs=3", "train.tracking=false", "data.n_train=200", "data.n_val=100", "data.n_test=100",
          "train.num_threads=1"]
@@ -26,14 +26,14 @@ def test_summary_metrics_and_card_report_the_selected_epoch(tmp_path: Path, monk
                                                            capsys: pytest.CaptureFixture) -> None:
     """gcnn_digits_equality for 3 epochs, the validation score made worse after epoch 1 so that
     epoch 1 is selected while the multipliers keep moving in epochs 2 and 3."""
-    real = trainer._Trainer.validate
+    real = Trainer.validate
 
-    def worse_after_epoch_1(self: trainer._Trainer) -> dict:
+    def worse_after_epoch_1(self: Trainer) -> dict:
         record = real(self)
         record[f"{self.select_key}_{self.data.task.metric}"] += self.epoch - 1
         return record
 
-    monkeypatch.setattr(trainer._Trainer, "validate", worse_after_epoch_1)
+    monkeypatch.setattr(Trainer, "validate", worse_after_epoch_1)
     assert main(["train", "gcnn_digits_equality", *SMALL, "constraints.prune_tol=null", f"train.output_dir={tmp_path}",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 
 from acezoo.config.loader import load_config
 from acezoo.training.sweep import Contender, Sweep, _claim, collect, run_key, run_worker, summarise
-from acezoo.training.trainer import TrainingInterrupted, train
+from acezoo.run import TrainingInterrupted, train
 
 from conftest import ZOO, tiny_overrides
 

@@ -117,12 +117,12 @@ def test_cli_train_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
 
 
 def test_cli_ctrl_c_exits_130(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    import acezoo.training.trainer as trainer
+    import acezoo.run
 
     def fake_train(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise TrainingInterrupted(tmp_path / "r", 3, 7)
 
-    monkeypatch.setattr(trainer, "train", fake_train)
+    monkeypatch.setattr(acezoo.run, "train", fake_train)
     code = main(["train", str(ZOO / "egnn_nbody_equality.yaml")])
     err = capsys.readouterr().err
     assert code == 130 and "checkpoint written to" in err and "acezoo train --resume" in err
@@ -230,12 +230,12 @@ def test_validation_in_one_pass_records_what_two_passes_do(tmp_path: Path, branc
     """The trainer scores the equivariant-only and the full model with the network's
     ``forward_both`` (one pass, the first layer shared); the record equals two separate passes."""
     from acezoo.config.loader import load_config
-    from acezoo.training.trainer import _Trainer
+    from acezoo.training.trainer import Trainer
 
     config = load_config(ZOO / "egnn_nbody_equality.yaml", tiny_overrides(tmp_path) + [f"model.branch={branch}"])
-    trainer = _Trainer(config, tmp_path / "run", None, progress=False)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
     assert trainer.forward_both is not None
-    trainer.run_epoch(None)
+    trainer.run_epoch()
     one_pass = trainer.validate()
     trainer.forward_both = None  # the generic path: two passes
     two_passes = trainer.validate()

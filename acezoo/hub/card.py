@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acezoo._version import __version__
 from acezoo.config.schema import ZooConfig
 from acezoo.inputs.describe import describe
 from acezoo.io.atomic import atomic_write_text
 from acezoo.run_layout import CARD_FILE
+from acezoo.training.callbacks import Callback
 
-__all__ = ["write_card", "git_commit", "how_trained", "dual_lines", "CARD_FILE"]
+if TYPE_CHECKING:
+    from acezoo.training.trainer import Trainer
+
+__all__ = ["write_card", "CardCallback", "git_commit", "how_trained", "dual_lines", "CARD_FILE"]
 
 
 _TASKS = {
@@ -139,6 +143,14 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
     ]
     return atomic_write_text(run_dir / CARD_FILE, "\n".join(lines))
+
+
+class CardCallback(Callback):
+    """Writes the model card of a training run once its test metrics are in (rank 0)."""
+
+    def on_fit_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        if trainer.dist.is_main:
+            write_card(trainer.run_dir, trainer.config, metrics)
 
 
 def published_lines(config: ZooConfig) -> list[str]:

@@ -14,6 +14,8 @@ when it answers again. At the end the tracker keeps trying for ``train.tracking_
 seconds; whatever is still unsent is named in a warning with the ``acezoo sync`` command that
 uploads it from the run directory, which is complete in every case. ``tracking.json`` in the
 run directory records the MLflow run id and whether the server has everything.
+
+:class:`TrackingCallback` plugs a :class:`RunTracker` into the trainer.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acezoo._version import __version__
 from acezoo.config.schema import ZooConfig
@@ -34,8 +36,12 @@ from acezoo.errors import TrackingUnavailable
 from acezoo.hub import store
 from acezoo.hub.outbox import Item, Outbox
 from acezoo.io.atomic import atomic_write_text
+from acezoo.training.callbacks import Callback
 
-__all__ = ["RunTracker", "flatten", "check_server", "read_note", "write_note", "run_tags", "params", "metric_entities",
+if TYPE_CHECKING:
+    from acezoo.training.trainer import Trainer
+
+__all__ = ["RunTracker", "TrackingCallback", "flatten", "check_server", "read_note", "write_note", "run_tags", "params", "metric_entities",
            "epoch_values", "final_values", "log_params", "log_metrics", "summarize", "NOTE_FILE"]
 
 logger = logging.getLogger(__name__)
@@ -168,8 +174,11 @@ class RunTracker:
     :meth:`finish_failed`, which wait (at most ``train.tracking_grace_s``) for the queue to drain.
     """
 
-    def __init__(self, config: ZooConfig, run_dir: Path, run_id: str | None = None) -> None:
+    def __init__(self, config: ZooConfig, run_dir: Path, run_id: str | None = None,
+                 tags: dict[str, str] | None = None, run_name: str | None = None) -> None:
         self.enabled = config.train.tracking
+        self._extra_tags = dict(tags or {})  # e.g. mlflow.parentRunId: the run is a study's trial
+        self._run_name = run_name
         self.run_dir = run_dir
         self._run_id = run_id
         self.unsent: list[str] = []
@@ -216,8 +225,9 @@ class RunTracker:
                     self._run_id = found[0].info.run_id if found else None
                 if self._run_id is None:
                     self._create_tried = True
-                    tags = {**run_tags(self._config, self.run_dir), "acezoo.launch": self._token}
-                    self._run_id = self.client.create_run(exp, run_name=self.run_dir.name, tags=tags).info.run_id
+                    tags = {**run_tags(self._config, self.run_dir), **self._extra_tags, "acezoo.launch": self._token}
+                    self._run_id = self.client.create_run(exp, run_name=self._run_name or self.run_dir.name,
+                                                          tags=tags).info.run_id
                 self._note(complete=False)
             if not self._params_sent:
                 log_params(self.client, self._run_id, params(self._config))
@@ -304,6 +314,46 @@ class RunTracker:
             "tracking: %s could not be sent to %s (%s). The run directory is complete; upload it when the server "
             "answers: acezoo sync %s --tracking-uri %s",
             summarize(self.unsent), self.uri, reason, shlex.quote(str(self.run_dir)), shlex.quote(self.uri))
+
+
+class TrackingCallback(Callback):
+    """Tracks a training run with a :class:`RunTracker` on rank 0 (a no-op tracker when
+    ``train.tracking`` is false): every epoch's record, the end (final metrics, the run directory,
+    FINISHED), Ctrl-C (KILLED) or a failure (FAILED). A resumed run continues its MLflow run (the
+    id is kept in the trainer's checkpoint as ``trainer.tracking_run_id``)."""
+
+    def __init__(self, tags: dict[str, str] | None = None, run_name: str | None = None) -> None:
+        self.tracker: RunTracker | None = None
+        self.tags, self.run_name = tags, run_name  # for a new MLflow run (e.g. a study's child run)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.dist.is_main:
+            self.tracker = RunTracker(trainer.config, trainer.run_dir, trainer.tracking_run_id, self.tags,
+                                      self.run_name)
+            trainer.tracking_run_id = self.tracker.run_id
+
+    def on_step_end(self, trainer: Trainer, epoch: int, batch_in_epoch: int) -> None:
+        if self.tracker is not None:  # the run id, once the server has created the run, goes into the checkpoints
+            trainer.tracking_run_id = self.tracker.run_id
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        if self.tracker is not None:
+            self.tracker.log_epoch(record)
+
+    def on_interrupt(self, trainer: Trainer) -> None:
+        if self.tracker is not None:
+            tracker, self.tracker = self.tracker, None
+            tracker.interrupted()
+
+    def on_failure(self, trainer: Trainer, exc: BaseException) -> None:
+        if self.tracker is not None:
+            tracker, self.tracker = self.tracker, None
+            tracker.finish_failed()
+
+    def on_fit_end(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+        if self.tracker is not None:
+            tracker, self.tracker = self.tracker, None
+            tracker.finish(metrics, trainer.run_dir)
 
 
 def _dedup(items: list[str]) -> list[str]:

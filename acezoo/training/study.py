@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from acezoo.config.loader import load_config
-from acezoo.training.trainer import build_data, train
+from acezoo.run import build_data, train
 
 __all__ = ["run_study", "results_table", "plot_study", "mean_std", "add_study_arguments", "runs_by_mode",
            "metric_mean_std"]

@@ -158,7 +158,7 @@ def _diverged(sweep: Sweep, contender: Contender, seed: int, run_dir: Path, data
     the same rule (a zero-epoch resume from its last good checkpoint), or no score if it
     diverged before its first validation."""
     from acezoo.training.checkpoint import HISTORY_FILE, WEIGHTS_FILE
-    from acezoo.training.trainer import train
+    from acezoo.run import train
 
     print(f"[{os.getpid()}] {run_key(contender.name, seed)}: diverged ({message.split('.')[0]})", flush=True)
     if (run_dir / WEIGHTS_FILE).exists():
@@ -184,7 +184,7 @@ def run_worker(out: str | Path, only: Sequence[str] = ()) -> int:
     from acezoo.config.loader import load_config
     from acezoo.training.checkpoint import STATE_FILE
     from acezoo.errors import TrainingDiverged
-    from acezoo.training.trainer import build_data, train
+    from acezoo.run import build_data, train
 
     sweep = Sweep.load(out)
     out = Path(out)

@@ -5,11 +5,14 @@ then validation of the equivariant-only model (gamma treated as 0) and of the fu
 the full model's equivariance error, and every gamma, multiplier and slack. Model selection
 and early stopping use the equivariant-only validation loss by default (the full model's in
 ``free`` and ``resilient`` modes, whose deliverable is the full model; ``train.select_on``
-chooses). At the end the selected weights are scored on
-the test split, pruned (branches removed) and full.
+chooses). At the end the selected weights are scored on the test split, pruned (branches
+removed) and full.
 
-A checkpoint of the whole training state is written after every epoch and on Ctrl-C, and
-``resume`` continues from it exactly (same batches, same random numbers).
+:class:`Trainer` runs the loop; what happens around it is done by callbacks
+(:mod:`acezoo.training.callbacks`): a checkpoint of the whole training state after every epoch
+and on Ctrl-C, from which :meth:`Trainer.load_state` continues exactly (same batches, same random
+numbers), pruning, early stopping and the progress bar; tracking and the model card are the hub's
+(:func:`acezoo.run.train` adds them).
 """
 from __future__ import annotations
 
@@ -21,33 +24,31 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from acezoo import registry
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.schema import ZooConfig
 from acezoo.constraints.engine import PrimalDual
 from acezoo.data.bundle import DataBundle
-from acezoo.errors import CheckpointError, ConfigError, TrackingUnavailable, TrainingDiverged
-from acezoo.hub.card import write_card
-from acezoo.hub.tracking import RunTracker, check_server
+from acezoo.errors import CheckpointError, ConfigError, TrainingDiverged
 from acezoo.io.tree import load_tree, save_tree
 from acezoo.symmetry import equivariance_error, symmetry_for
 from acezoo.training import checkpoint as ckpt
 from acezoo.training.allocator import keep_freed_memory
 from acezoo.training.batches import collate, epoch_indices
+from acezoo.training.callbacks import Callback, standard_callbacks
 from acezoo.training.device import resolve_device
-from acezoo.training.distributed import DistContext, init_from_env, shard
+from acezoo.training.distributed import DistContext, shard
 from acezoo.training.evaluate import evaluate, evaluate_pair, score
 
-__all__ = ["train", "TrainResult", "TrainingInterrupted", "build_data"]
+__all__ = ["Trainer", "TrainResult", "TrainingInterrupted", "build_data", "new_run_dir", "selected_duals"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -60,7 +61,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns."""
+    """What :func:`acezoo.run.train` returns."""
 
     run_dir: Path
     metrics: dict[str, Any]
@@ -123,7 +124,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
-def _new_run_dir(config: ZooConfig) -> Path:
+def new_run_dir(config: ZooConfig) -> Path:
+    """A new run directory ``<train.output_dir>/<name>-<timestamp>`` (not created)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(config.train.output_dir) / f"{config.name}-{stamp}"
     run_dir, k = base, 1
@@ -140,13 +142,36 @@ def _select_key(config: ZooConfig) -> str:
     return "val_full" if choice == "full" else "val_eq"
 
 
-class _Trainer:
-    """State and steps of one training run (the public entry point is :func:`train`)."""
+class Trainer:
+    """One training run: its model, data, primal-dual engine and progress.
 
-    def __init__(self, config: ZooConfig, run_dir: Path, data: DataBundle | None, progress: bool | None,
+    ``Trainer(config, run_dir).fit()`` trains (``load_state`` first to continue a run), then
+    :meth:`finish` scores the selected weights on the test split and writes ``metrics.json``.
+    The trainer writes into ``run_dir`` but does not create it or its ``config.yaml``
+    (:func:`acezoo.run.train` does both).
+
+    Args:
+        config: the validated config.
+        run_dir: the run directory.
+        data: a prebuilt data bundle (default: built from ``config.data``).
+        progress: show a progress bar (default ``config.train.progress``; rank 0 only).
+        callbacks: run after the standard ones (:func:`~acezoo.training.callbacks.standard_callbacks`),
+            in this order; see :class:`~acezoo.training.callbacks.Callback`.
+        dist: the process group under ``torchrun`` (default: one process).
+
+    Attributes beside the arguments: ``model`` (the relaxed model), ``engine`` (the primal-dual
+    engine), ``device``, ``history`` (one record per epoch), ``epoch`` (epochs completed),
+    ``batch_in_epoch``, ``steps_per_epoch``, ``best`` (``{"value", "epoch"}`` of the selected
+    epoch), ``bad_epochs`` (epochs since the selection metric last improved), ``pruned_at``,
+    ``select_key``, ``wall`` (seconds trained), ``should_stop`` (set it to end training before the
+    next epoch), ``tracking_run_id`` (kept in the checkpoint for a tracking callback).
+    """
+
+    def __init__(self, config: ZooConfig, run_dir: str | Path, *, data: DataBundle | None = None,
+                 progress: bool | None = None, callbacks: Sequence[Callback] = (),
                  dist: DistContext | None = None) -> None:
         self.config = config
-        self.run_dir = run_dir
+        self.run_dir = Path(run_dir)
         tc = config.train
         if tc.num_threads:
             torch.set_num_threads(tc.num_threads)
@@ -170,11 +195,7 @@ class _Trainer:
             self.forward_both = torch.compile(both, backend=tc.compile_backend) if tc.compile else both
         self.data = data if data is not None else build_data(config, self.progress)
         self.steps_per_epoch = -(-len(self.data.train) // tc.batch_size)
-        fused = self.device.type in ("cpu", "cuda")  # one kernel over every parameter: the same update to round-off
-        make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
-                                                      fused=fused)
-        self.engine = PrimalDual(self.model, config.constraints, make_primal, tc.epochs * self.steps_per_epoch,
-                                 reduce_defect=self._mean_over_ranks)
+        self.engine = self.build_engine()
         self.loader_gen = torch.Generator().manual_seed(config.seed)
         self.defect_gen = torch.Generator().manual_seed(config.seed + 7919)  # group elements (error_budget)
         self._n_local = 1.0
@@ -191,8 +212,25 @@ class _Trainer:
         self.bad_epochs = 0
         self.pruned_at = 0  # epoch after which the equality branches were pruned (constraints.prune_tol)
         self.wall = 0.0
-        self.tracker: RunTracker | None = None
-        self.mlflow_run_id: str | None = None
+        self.should_stop = False
+        self.tracking_run_id: str | None = None
+        self.callbacks: list[Callback] = [*standard_callbacks(config, self.progress), *callbacks]
+
+    def build_engine(self, fused: bool | None = None) -> PrimalDual:
+        """The primal-dual engine of this run (``fused``: one Adam kernel over every parameter, the
+        same update to round-off; default where the device has it)."""
+        tc = self.config.train
+        if fused is None:
+            fused = self.device.type in ("cpu", "cuda")
+        make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
+                                                      fused=fused)
+        return PrimalDual(self.model, self.config.constraints, make_primal, tc.epochs * self.steps_per_epoch,
+                          reduce_defect=self._mean_over_ranks)
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` of every callback, in order."""
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
 
     def describe(self) -> str:
         """One line: what is trained, on what, where it is written."""
@@ -206,6 +244,7 @@ class _Trainer:
 
     # -- persistence ------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly (what ``train_state.safetensors`` holds)."""
         return {
             "format": 1,
             "epoch": self.epoch,
@@ -222,14 +261,23 @@ class _Trainer:
             "bad_epochs": self.bad_epochs,
             "pruned_at": self.pruned_at,
             "wall": self.wall,
-            "mlflow_run_id": self.tracker.run_id if self.tracker is not None else self.mlflow_run_id,
+            "mlflow_run_id": self.tracking_run_id,
         }
 
     def save_state(self) -> None:
+        """Write :meth:`state` to the run directory (rank 0)."""
         if self.dist.is_main:
             save_tree(self.run_dir / ckpt.STATE_FILE, self.state())
 
-    def load_state(self, path: Path) -> None:
+    def save_checkpoint(self) -> None:
+        """Write the resumable checkpoint: the training state, then the history (rank 0)."""
+        self.save_state()
+        if self.dist.is_main:
+            ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
+
+    def load_state(self, path: str | Path) -> None:
+        """Continue from a training state written by :meth:`save_state`."""
+        path = Path(path)
         try:
             s = load_tree(path)
             self.model.load_state_dict(s["model"], strict=True)
@@ -249,7 +297,7 @@ class _Trainer:
         if self.pruned_at:
             self.engine.apply_pruning()
         self.wall = float(s["wall"])
-        self.mlflow_run_id = s.get("mlflow_run_id")
+        self.tracking_run_id = s.get("mlflow_run_id")
         _set_rng_state(s["rng"])
 
     # -- one epoch --------------------------------------------------------------------------
@@ -308,8 +356,11 @@ class _Trainer:
             group.setdefault("initial_lr", group["lr"])
             group["lr"] = group["initial_lr"] * factor
 
-    def run_epoch(self, on_step: Callable[[int, int], None] | None) -> tuple[float, float]:
+    def run_epoch(self) -> tuple[float, float]:
+        """The remaining steps of the current epoch (``on_step_end`` after each); then the epoch
+        counts as completed. Returns its mean training loss and mean Lagrangian."""
         tc = self.config.train
+        step_callbacks = [c for c in self.callbacks if type(c).on_step_end is not Callback.on_step_end]
         if self.batch_in_epoch == 0:
             self.epoch_gen_state = self.loader_gen.get_state()
         else:  # resuming mid-epoch: replay the same order, skip the batches already done
@@ -342,12 +393,18 @@ class _Trainer:
             self.partial[1] += result.lagrangian
             self.partial[2] += 1
             self.batch_in_epoch += 1
-            if on_step is not None:
-                on_step(self.epoch, self.batch_in_epoch)
+            for callback in step_callbacks:
+                callback.on_step_end(self, self.epoch, self.batch_in_epoch)
         n = max(1, self.partial[2])
-        return self.partial[0] / n, self.partial[1] / n
+        means = self.partial[0] / n, self.partial[1] / n
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.partial = [0.0, 0.0, 0]
+        return means
 
     def validate(self) -> dict[str, Any]:
+        """Validation metrics of the equivariant-only and the full model, the equivariance error,
+        and every gamma, multiplier and slack (one history record's worth)."""
         task, dev, bs = self.data.task, self.device, max(500, self.config.train.batch_size)
         self.model.eval()
         net = self.forward  # the compiled model with `train.compile` (the same weights)
@@ -373,64 +430,68 @@ class _Trainer:
         return record
 
     # -- the run ----------------------------------------------------------------------------
-    def fit(self, on_step: Callable[[int, int], None] | None = None) -> None:
-        tc = self.config.train
-        metric = self.data.task.metric
-        bar = tqdm(total=tc.epochs, initial=self.epoch, desc=self.config.name, unit="epoch",
-                   disable=not self.progress, dynamic_ncols=True)
+    def fit(self) -> None:
+        """Train until ``train.epochs`` epochs are completed or ``should_stop`` is set.
+
+        Raises:
+            TrainingInterrupted: on Ctrl-C, after the callbacks' ``on_interrupt`` (the standard
+                checkpointing writes a resumable checkpoint first).
+            TrainingDiverged: on a non-finite loss, after the callbacks' ``on_failure``.
+        """
         try:
-            while self.epoch < tc.epochs:
-                if tc.patience is not None and self.bad_epochs >= tc.patience:
-                    break
-                start = time.perf_counter()
-                train_loss, lagrangian = self.run_epoch(on_step)
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                self.partial = [0.0, 0.0, 0]
-                record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian,
-                                          "lr": self.engine.primal.param_groups[0]["lr"]}
-                tol = self.config.constraints.prune_tol
-                if tol is not None and not self.pruned_at and self.engine.prune_feasible(tol):
-                    self.pruned_at = self.epoch
-                    record["pruned"] = True
-                if self.engine.measured_defect() is not None:
-                    record["train_equivariance_defect"] = self.engine.measured_defect()
-                if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
-                    record.update(self.validate())
-                    value = record[f"{self.select_key}_{metric}"]
-                    if value < self.best["value"]:
-                        self.best = {"value": value, "epoch": self.epoch}
-                        self.bad_epochs = 0
-                        if self.dist.is_main:
-                            ckpt.save_weights(self.run_dir / ckpt.WEIGHTS_FILE, self.model.state_dict())
-                    else:
-                        self.bad_epochs += tc.eval_every
-                self.wall += time.perf_counter() - start
-                record["time_s"] = self.wall
-                self.history.append(record)
-                if self.tracker is not None:
-                    self.tracker.log_epoch(record)
-                self.save_state()
-                if self.dist.is_main:
-                    ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
-                bar.update(1)
-                bar.set_postfix(_postfix(record, metric, self.select_key), refresh=False)
+            self._emit("on_fit_start")
+            while self.epoch < self.config.train.epochs and not self.should_stop:
+                record = self._epoch()
+                self._emit("on_epoch_end", record)
         except KeyboardInterrupt:
-            if self.tracker is not None:
-                self.tracker.interrupted()
-            self.save_state()
-            if self.dist.is_main:
-                ckpt.write_json(self.run_dir / ckpt.HISTORY_FILE, self.history)
+            self._emit("on_interrupt")
             raise TrainingInterrupted(self.run_dir, self.epoch + 1, self.batch_in_epoch) from None
-        finally:
-            bar.close()
+        except Exception as exc:
+            self._emit("on_failure", exc)
+            raise
+
+    def _epoch(self) -> dict[str, Any]:
+        """Train one epoch, validate when due, keep the best weights; the record is appended to the history."""
+        tc = self.config.train
+        start = time.perf_counter()
+        train_loss, lagrangian = self.run_epoch()
+        record: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "lagrangian": lagrangian,
+                                  "lr": self.engine.primal.param_groups[0]["lr"]}
+        if self.pruned_at == self.epoch:
+            record["pruned"] = True
+        if self.engine.measured_defect() is not None:
+            record["train_equivariance_defect"] = self.engine.measured_defect()
+        if self.epoch % tc.eval_every == 0 or self.epoch == tc.epochs:
+            record.update(self.validate())
+            self._select(record[f"{self.select_key}_{self.data.task.metric}"])
+        self.wall += time.perf_counter() - start
+        record["time_s"] = self.wall
+        self.history.append(record)
+        return record
+
+    def _select(self, value: float) -> None:
+        """Model selection: keep the weights of the best validation ``value`` so far (rank 0 writes them)."""
+        if value < self.best["value"]:
+            self.best = {"value": value, "epoch": self.epoch}
+            self.bad_epochs = 0
+            if self.dist.is_main:
+                ckpt.save_weights(self.run_dir / ckpt.WEIGHTS_FILE, self.model.state_dict())
+        else:
+            self.bad_epochs += self.config.train.eval_every
 
     def finish(self) -> dict[str, Any]:
-        """Score the selected weights on the test split; write metrics and the plot (rank 0;
-        the other ranks receive its metrics)."""
-        self.dist.barrier()
-        metrics = self._finish() if self.dist.is_main else None
-        return self.dist.broadcast(metrics)
+        """Score the selected weights on the test split and write ``metrics.json`` and the plot
+        (rank 0; the other ranks receive its metrics); then the callbacks' ``on_fit_end``.
+        Returns the metrics."""
+        try:
+            self.dist.barrier()
+            metrics = self._finish() if self.dist.is_main else None
+            metrics = self.dist.broadcast(metrics)
+            self._emit("on_fit_end", metrics)
+        except Exception as exc:
+            self._emit("on_failure", exc)
+            raise
+        return metrics
 
     def _duals(self, last: dict[str, Any]) -> dict[str, Any]:
         """The gammas, multipliers and slacks of the selected epoch (whose weights are scored on the
@@ -474,9 +535,6 @@ class _Trainer:
             plot_run(self.history, self.run_dir / ckpt.PLOT_FILE, title=self.config.name, metric=task.metric,
                      selected_epoch=self.best["epoch"], select_key=self.select_key,
                      pruned_epoch=self.pruned_at or None)
-        write_card(self.run_dir, self.config, metrics)
-        if self.tracker is not None:
-            self.tracker.finish(metrics, self.run_dir)
         return metrics
 
 
@@ -492,114 +550,3 @@ def selected_duals(history: list[dict[str, Any]], epoch: int) -> dict[str, dict[
 
 def _fmt(values: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.3g}" for k, v in values.items()) or "none"
-
-
-def _postfix(record: dict[str, Any], metric: str, select_key: str) -> dict[str, str]:
-    out = {"loss": f"{record['train_loss']:.4g}"}
-    if f"{select_key}_{metric}" in record:
-        out["val"] = f"{record[f'{select_key}_{metric}']:.4g}"
-    gammas = [abs(v) for k, v in record.items() if k.startswith("gamma/")]
-    if gammas:
-        out["max|gamma|"] = f"{max(gammas):.3g}"
-    return out
-
-
-def train(
-    config: ZooConfig | None = None,
-    *,
-    resume: str | Path | None = None,
-    overrides: tuple[str, ...] = (),
-    run_dir: str | Path | None = None,
-    data: DataBundle | None = None,
-    progress: bool | None = None,
-    on_step: Callable[[int, int], None] | None = None,
-    log: Callable[[str], None] | None = None,
-    keep_final_state: bool = False,
-) -> TrainResult:
-    """Train ``config`` (or continue the run in ``resume``) and score it on the test split.
-
-    Args:
-        config: the validated config; omit when resuming.
-        resume: a run directory to continue exactly from its last checkpoint; ``overrides``
-            (``key=value``) are applied to its stored config (e.g. ``train.epochs=200``).
-        run_dir: where to write (default ``<train.output_dir>/<name>-<timestamp>``).
-        data: a prebuilt data bundle (default: built from ``config.data``).
-        progress: show a progress bar (default ``config.train.progress``).
-        on_step: called as ``on_step(epoch_index, batch_in_epoch)`` after every step.
-        log: receives one line describing the run before training starts (rank 0 only).
-        keep_final_state: also return the weights, multipliers and slacks after the last
-            step (before the selected weights are reloaded) in ``TrainResult.final_state``.
-
-    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank calls this; see
-    :mod:`acezoo.training.distributed`.
-
-    Tracking (``train.tracking``) never stops a run once it has started: see
-    :mod:`acezoo.hub.tracking`.
-
-    Raises:
-        TrainingInterrupted: on Ctrl-C, after writing a resumable checkpoint.
-        TrainingDiverged: on a NaN/inf loss.
-        TrackingUnavailable: tracking is on and its server does not answer (checked before any
-            data is built).
-    """
-    device_name = (config.train.device if config is not None else "auto")
-    ctx = init_from_env(prefer_cuda=device_name != "cpu")
-    try:
-        return _train(ctx, config, resume, overrides, run_dir, data, progress, on_step, log, keep_final_state)
-    finally:
-        ctx.close()
-
-
-def _check_tracking(ctx: DistContext, config: ZooConfig) -> None:
-    """Rank 0 checks the tracking store; every rank raises :class:`TrackingUnavailable` if it does not answer."""
-    problem = None
-    if ctx.is_main:
-        try:
-            check_server(config)
-        except TrackingUnavailable as exc:
-            problem = str(exc)
-    problem = ctx.broadcast(problem)
-    if problem:
-        raise TrackingUnavailable(problem)
-
-
-def _train(ctx: DistContext, config: ZooConfig | None, resume: str | Path | None, overrides: tuple[str, ...],
-           run_dir: str | Path | None, data: DataBundle | None, progress: bool | None,
-           on_step: Callable[[int, int], None] | None, log: Callable[[str], None] | None,
-           keep_final_state: bool) -> TrainResult:
-    if resume is not None:
-        resume = Path(resume)
-        state_path = resume / ckpt.STATE_FILE
-        if not state_path.is_file():
-            raise CheckpointError(f"{resume}: nothing to resume (no {ckpt.STATE_FILE})")
-        config = ckpt.stored_config(resume, overrides)
-    elif config is None:
-        raise TypeError("train() needs a config (or resume=RUN_DIR)")
-    _check_tracking(ctx, config)  # an unusable tracking server is reported before any data is built
-    if resume is not None:
-        trainer = _Trainer(config, resume, data, progress, ctx)
-        trainer.load_state(state_path)
-        if overrides and ctx.is_main:
-            ckpt.write_config(resume, config)  # the stored config describes the whole run
-    else:
-        target = ctx.broadcast(Path(run_dir) if run_dir is not None else _new_run_dir(config))
-        trainer = _Trainer(config, target, data, progress, ctx)  # builds everything before writing
-        if ctx.is_main:
-            target.mkdir(parents=True, exist_ok=True)
-            ckpt.write_config(target, config)
-    if ctx.is_main:
-        trainer.tracker = RunTracker(trainer.config, trainer.run_dir, trainer.mlflow_run_id)
-    if log is not None and ctx.is_main:
-        log(trainer.describe() + (f" [{ctx.world_size} processes]" if ctx.enabled else ""))
-    try:
-        trainer.fit(on_step)
-    except Exception:  # e.g. TrainingDiverged: the MLflow run is marked failed
-        if trainer.tracker is not None:
-            trainer.tracker.finish_failed()
-        raise
-    final = None
-    if keep_final_state:
-        final = {"weights": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
-                 "multipliers": trainer.engine.multipliers(), "slacks": trainer.engine.slacks()}
-    metrics = trainer.finish()
-    return TrainResult(trainer.run_dir, metrics, trainer.history, trainer.model, final)
