@@ -1,4 +1,4 @@
-"""The ``acezoo`` command line: train, eval, prepare, list, register, info, sync, schema.
+"""The ``acezoo`` command line: train, eval, prepare, list, register, info, sync, schema, study.
 
 User errors (bad config, bad checkpoint) print one message and exit with status 2, with no
 traceback; Ctrl-C during training writes a checkpoint and exits with status 130.
@@ -48,7 +48,7 @@ def _log(line: str) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from acezoo.config.loader import load_config
-    from acezoo.training.trainer import TrainingInterrupted, train
+    from acezoo.run import TrainingInterrupted, train
 
     overrides = list(args.overrides)
     try:
@@ -215,6 +215,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.kind == "study":
+        from acezoo.studies.schema import StudySpec
+
+        print(json.dumps(StudySpec.model_json_schema(), indent=2))
+        return 0
     from acezoo.config.schema import ZooConfig
 
     print(json.dumps(ZooConfig.model_json_schema(), indent=2))
@@ -225,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="acezoo", description="Approximately equivariant networks trained with ACE.")
     p.add_argument("--version", action="version", version=f"acezoo {__version__}")
     sub = p.add_subparsers(dest="command", required=True,
-                           metavar="{train,eval,prepare,list,register,info,sync,schema}")
+                           metavar="{train,eval,prepare,list,register,info,sync,schema,study}")
     plugins = argparse.ArgumentParser(add_help=False)
     plugins.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                          help="import MODULE first (repeatable), e.g. mymod for an architecture or data set "
@@ -292,8 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--experiment", help="MLflow experiment (default: the run's train.experiment)")
     y.set_defaults(func=cmd_sync)
 
-    s = sub.add_parser("schema", parents=[plugins], help="print the JSON Schema of zoo configs")
+    s = sub.add_parser("schema", parents=[plugins], help="print the JSON Schema of zoo configs (or of study files)")
+    s.add_argument("kind", nargs="?", choices=("config", "study"), default="config",
+                   help="config: zoo configs (default); study: study files (zoo_studies/*.yaml)")
     s.set_defaults(func=cmd_schema)
+
+    from acezoo.studies.command import add_study_parser
+
+    add_study_parser(sub, [plugins])
     return p
 
 

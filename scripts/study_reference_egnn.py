@@ -180,7 +180,8 @@ def summary(out: Path, seeds: list[int], overrides: list[str]) -> str:
 
 def plot(out: Path, seeds: list[int], compare: Path | None, path: Path) -> None:
     """Validation and training MSE over epochs: the authors' model and loop (solid) and, from
-    ``compare`` (a study_ace.py ``results/`` folder), acezoo's strict runs of the same seeds (dashed)."""
+    ``compare`` (a study's ``<records>/results/`` folder, e.g. of zoo_studies/ace-nbody.yaml), acezoo's strict
+    runs of the same seeds (dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", action="store_true", help="only print the table of finished seeds")
     ap.add_argument("--plot", type=Path, default=None, help="write the curves (PNG) here")
     ap.add_argument("--compare", type=Path, default=None,
-                    help="a study_ace.py results/ folder whose strict-s<seed>.json runs join the plot (dashed)")
+                    help="a study's <records>/results/ folder (e.g. docs/studies/ace/nbody/results) whose "
+                    "strict-s<seed>.json runs join the plot (dashed)")
     ap.add_argument("--run-seed", type=int, default=None, help=argparse.SUPPRESS)  # one worker process
     args = ap.parse_args(argv)
     bad = [o for o in args.overrides if not o.startswith("data.") or "=" not in o]

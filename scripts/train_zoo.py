@@ -27,7 +27,7 @@ from pathlib import Path
 # the N-body budget of the ACE study (README "Does ACE pay off?"): validation every 5 epochs
 NBODY = ("train.epochs=500", "train.eval_every=5", "train.patience=150")
 MOCAP = ("train.epochs=3000", "train.eval_every=5", "train.patience=200")
-# the SEGNN N-body study's budget (`study_ace.py segnn-nbody`: the EGNN's N-body budget)
+# the SEGNN N-body study's budget (`zoo_studies/segnn-nbody.yaml`: the EGNN's N-body budget)
 SEGNN = ("train.epochs=500", "train.eval_every=5", "train.patience=150")
 
 
@@ -64,27 +64,27 @@ ZOO: dict[str, ZooModel] = {
     # `e3-strict`, the equality config in strict mode (the stream branch setting changes the initialisation)
     "egnn-mocap-ace": ZooModel("egnn_mocap_equality", MOCAP),
     "egnn-mocap-e3-strict": ZooModel("egnn_mocap_equality", ("constraints.mode=strict", *MOCAP)),
-    # seed 0 of the converged QM9 study (`study_ace.py qm9`, 300 epochs, cosine), whose strict
+    # seed 0 of the converged QM9 study (`zoo_studies/ace300-rerun-qm9.yaml`, 300 epochs, cosine), whose strict
     # contender is the equality config in strict mode (the branch setting changes the initialisation)
     "egnn-qm9-strict": ZooModel("egnn_qm9_equality", ("constraints.mode=strict", *QM9_CONVERGED)),
     "egnn-qm9-ace": ZooModel("egnn_qm9_equality", QM9_CONVERGED),
-    # seed 0 of the SE(3)-Transformer ACE study (`study_ace.py se3t-nbody`), whose strict contender is
+    # seed 0 of the SE(3)-Transformer ACE study (`zoo_studies/ace-se3t-nbody.yaml`), whose strict contender is
     # the equality config in strict mode (the branch setting changes the initialisation)
     "se3t-nbody-strict": ZooModel("se3t_nbody_equality", ("constraints.mode=strict", *NBODY)),
     "se3t-nbody-ace": ZooModel("se3t_nbody_equality", NBODY),
     "se3t-nbody-field-resilient": ZooModel("se3t_nbody_field_resilient", NBODY),
-    # seed 0 of the SE(3)-Transformer's QM9 study (`study_ace.py se3t-qm9`, the EGNN's converged budget),
+    # seed 0 of the SE(3)-Transformer's QM9 study (`zoo_studies/ace-se3t-qm9.yaml`, the EGNN's converged budget),
     # whose strict contender is the equality config in strict mode
     "se3t-qm9-strict": ZooModel("se3t_qm9_equality", ("constraints.mode=strict", *QM9_CONVERGED)),
     "se3t-qm9-ace": ZooModel("se3t_qm9_equality", QM9_CONVERGED),
     "se3t-qm9polar-ace": ZooModel("se3t_qm9_polar_equality", QM9),
     "se3t-mocap-resilient": ZooModel("se3t_mocap_resilient", (*MOCAP, "model.node_features=[height]")),
     "se3t-mocap-strict": ZooModel("se3t_mocap_strict", (*MOCAP, "model.node_features=[height]")),
-    # seed 0 of the SEGNN N-body study (`study_ace.py segnn-nbody`), whose strict contender is the
+    # seed 0 of the SEGNN N-body study (`zoo_studies/segnn-nbody.yaml`), whose strict contender is the
     # equality config in strict mode (the branch setting changes the initialisation)
     "segnn-nbody-strict": ZooModel("segnn_nbody_equality", ("constraints.mode=strict", *SEGNN)),
     "segnn-nbody-ace": ZooModel("segnn_nbody_equality", SEGNN),
-    # seed 0 of the EGNO MoCap study (`study_ace.py egno-mocap`, the configs' published budget)
+    # seed 0 of the EGNO MoCap study (`zoo_studies/egno-mocap.yaml`, the configs' published budget)
     "egno-mocap-strict": ZooModel("egno_mocap_equality", ("constraints.mode=strict",)),
     "egno-mocap-ace": ZooModel("egno_mocap_equality"),
     "egno-mocap-resilient": ZooModel("egno_mocap_equality", ("constraints.mode=resilient", "train.select_on=full")),

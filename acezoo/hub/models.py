@@ -278,6 +278,9 @@ def load(
     ``acezoo_inputs`` what it reads and returns (:class:`acezoo.inputs.describe.ModelInputs`);
     each call's input is checked against the latter before any layer runs.
     """
+    if not isinstance(spec, str):  # e.g. a run directory as a Path
+        raise UnknownModel(f"{spec!r}: acezoo.load takes a model name (NAME, NAME@alias or NAME/version); for a "
+                           "run directory use acezoo.training.checkpoint.load_run(RUN_DIR)")
     parsed = _parse(spec)
     uri = store.tracking_uri(tracking_uri)
     cached = offline.cached_version(uri, parsed[0], parsed[2]) if parsed[2] is not None else None

@@ -1,0 +1,88 @@
+"""``acezoo study STUDY.yaml``: run a study on Ray Tune, or (``--summary``) tabulate its records."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["add_study_parser", "cmd_study", "write_summary"]
+
+
+def write_summary(study, seeds=None, only=(), out: Path | None = None, quiet: bool = False,  # noqa: ANN001
+                  plot_to: Path | None = None, plot: tuple[str, ...] = ()) -> int:
+    """Print the study's tables and write ``results.md``, ``summary.json`` and the plot to ``out``
+    (default: the records folder; the plot to ``plot_to`` if given, of the contenders ``plot``
+    if given); exit status 0, or 2 when no trial has finished."""
+    from acezoo.errors import OptionError
+    from acezoo.studies.plots import plot_curves
+    from acezoo.studies.records import collect
+    from acezoo.studies.summary import summarise
+
+    summary = summarise(study, seeds, only)
+    if not summary.data.get("trials") and not summary.data.get("samples"):
+        raise OptionError(f"{study.source}: no finished trial under {study.records / 'results'} yet; "
+                          f"run `acezoo study {study.source}` first")
+    out = out or study.records
+    out.mkdir(parents=True, exist_ok=True)
+    _write_text(out / "results.md", summary.markdown)
+    _write_text(out / "summary.json", json.dumps(summary.data, indent=1, default=str) + "\n")
+    if study.spec.report.samples is not None:
+        from acezoo.studies.samples import plot_samples
+
+        plot_samples(study, summary.data["seeds"], plot_to or out / "samples.png")
+    else:
+        names = [c.name for c in study.spec.contenders if not only or c.name in only]
+        plot_curves(collect(study.records, names, summary.data["seeds"]), plot_to or out / "curves.png", plot)
+    if not quiet:
+        print(summary.markdown)
+    return 0
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from acezoo.studies.loader import load_study
+    from acezoo.studies.runner import plan_trials, run_study
+
+    study = load_study(args.study, check_trials=not args.summary)
+    if args.records:
+        study = type(study)(study.spec, study.source, study.base, Path(args.records))
+    if args.summary:
+        return write_summary(study, args.seeds, args.only, plot_to=args.plot_to, plot=tuple(args.plot))
+    trials = plan_trials(study, args.only, args.seeds)
+    print(f"study {study.name}: {len(trials)} trials ({len({c for c, _ in trials})} contenders x "
+          f"{len({s for _, s in trials})} seeds) of {study.base}; records in {study.records}", file=sys.stderr)
+    run = run_study(study, address=args.address, storage=args.storage, only=args.only, seeds=args.seeds,
+                    progress=not args.no_progress, max_failures=args.max_failures, num_cpus=args.cpus)
+    print(f"{len(run.trained)} trained, {len(run.kept)} kept from earlier runs", file=sys.stderr)
+    return write_summary(study, args.seeds, args.only)
+
+
+def add_study_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser(
+        "study", parents=parents, help="run a study (contenders x seeds) on Ray Tune, or summarise it",
+        description="Train every (contender, seed) trial of STUDY (a YAML file, see zoo_studies/) on Ray Tune, "
+        "then print and write its tables. Running it again resumes: finished trials are kept, interrupted ones "
+        "continue from their last epoch. Needs the studies extra: pip install \"acezoo[studies]\".")
+    s.add_argument("study", help="study file (YAML)")
+    s.add_argument("--summary", action="store_true", help="only tabulate the finished trials (no training, no Ray)")
+    s.add_argument("--only", nargs="+", default=[], metavar="CONTENDER", help="only these contenders")
+    s.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these seeds (default: the study's)")
+    s.add_argument("--address", help="join a running Ray cluster (e.g. auto, or HEAD_IP:6379); default: a local one")
+    s.add_argument("--storage", help="folder (shared by every node) or URI (s3://..., gs://...) for the trials' "
+                   "checkpoints (default: <records>/tune)")
+    s.add_argument("--records", help="folder of the trial records and tables (default: the study's records:)")
+    s.add_argument("--cpus", type=int, help="CPUs of the local Ray cluster (default: all)")
+    s.add_argument("--max-failures", type=int, default=3, help="retries of a trial whose worker dies (default 3)")
+    s.add_argument("--plot", nargs="+", default=[], metavar="CONTENDER",
+                   help="with --summary: plot the curves of these contenders (in this order)")
+    s.add_argument("--plot-to", type=Path, metavar="PNG", help="with --summary: write the plot here instead of "
+                   "<records>/curves.png (samples.png for a sample-efficiency study)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_study)

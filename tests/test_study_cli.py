@@ -1,0 +1,124 @@
+"""`acezoo study`: bad study files are refused before anything runs (exit 2, the file and the
+field named, no traceback, nothing written); the schema; the summary of committed records."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from acezoo.cli import main
+from acezoo.studies.loader import load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = str(ROOT / "zoo_configs" / "egnn_nbody_equality.yaml")
+
+
+def _study(tmp_path: Path, **changes: object) -> Path:
+    spec = {"name": "tiny", "base": BASE, "common": ["train.epochs=2"],
+            "contenders": [{"name": "strict", "overrides": ["constraints.mode=strict"]},
+                           {"name": "ace", "overrides": ["constraints.mode=equality"]}],
+            "seeds": [0, 1], "records": str(tmp_path / "records")}
+    spec.update(changes)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"contenders": [{"name": "strict", "overrides": ["constraints.mode=sideways"]}]},
+     "contenders[0].overrides (strict)", "constraints.mode"),
+    ({"common": ["train.epochz=2"]}, "common", "epochz"),
+    ({"seeds": [0, 0]}, "seeds", "distinct"),
+    ({"base": "zoo_configs/no_such.yaml"}, "base", "no such config"),
+    ({"contenders": [{"name": "a b", "overrides": []}]}, "contenders[0].name", "pattern"),
+    ({"contenders": [{"name": "x", "overrides": ["constraints.mode"]}]}, "contenders[0].overrides", "key=value"),
+    ({"selection": "test"}, "selection", "best_val"),
+    ({"resources": {"cpus": 0}}, "resources.cpus", "greater than or equal to 1"),
+    ({"contendrs": []}, "contendrs", "contenders"),
+])
+def test_bad_study_file_exits_2_naming_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      changes: dict, field: str, words: str) -> None:
+    path = _study(tmp_path, **changes)
+    assert main(["study", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and field in err and words in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "records").exists()  # nothing written
+
+
+def test_bad_study_file_from_the_real_command(tmp_path: Path) -> None:
+    path = _study(tmp_path, contenders=[{"name": "strict", "overrides": ["constraints.mode=sideways"]}])
+    proc = subprocess.run([sys.executable, "-m", "acezoo", "study", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and str(path) in proc.stderr and "constraints.mode" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]
+
+
+def test_without_ray_the_study_command_names_the_extra(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    assert main(["study", str(_study(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "acezoo[studies]"' in err and "Traceback" not in err
+
+
+def test_summary_without_records_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["study", str(_study(tmp_path)), "--summary"]) == 2
+    assert "no finished trial" in capsys.readouterr().err
+
+
+def test_study_schema_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "study"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert {"base", "contenders", "seeds", "selection", "resources"} <= set(schema["properties"])
+
+
+def test_every_zoo_study_validates_with_every_trial_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    studies = sorted((ROOT / "zoo_studies").glob("*.yaml"))
+    assert studies
+    for path in studies:
+        study = load_study(path)  # builds every contender's zoo config
+        if study.records.parts[0] != "studies":  # studies not run yet record under the git-ignored studies/
+            assert study.records.is_dir(), f"{path}: records folder {study.records} is missing"
+
+
+def test_summary_writes_tables_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    out = tmp_path / "segnn"
+    shutil.copytree(ROOT / "docs/studies/segnn/segnn-nbody/results", out / "results")
+    assert main(["study", str(ROOT / "zoo_studies/segnn-nbody.yaml"), "--summary", "--records", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| ace-authors | 3 |" in printed and "Paired by seed against strict" in printed
+    data = json.loads((out / "summary.json").read_text())
+    paired = {r["contender"]: r for r in data["paired"]}
+    assert paired["ace-authors"]["seeds"] == [0, 1, 2] and 0 <= paired["ace-authors"]["sign_test_p"] <= 1
+    assert (out / "results.md").read_text().startswith("segnn-nbody:") and (out / "curves.png").stat().st_size > 0
+
+
+def test_training_evaluation_and_loading_never_import_ray(tmp_path: Path) -> None:
+    code = f"""
+import sys, acezoo
+config = acezoo.load_config({BASE!r}, ["train.epochs=1", "data.n_train=40", "data.n_val=20", "data.n_test=20",
+                                       "train.tracking=false", "train.progress=false", "train.output_dir={tmp_path}"])
+result = acezoo.train(config)
+from acezoo.training.checkpoint import load_run
+load_run(result.run_dir)
+acezoo.load("egnn-nbody-ace")
+try:
+    acezoo.load(result.run_dir)
+except Exception as exc:
+    assert "takes a model name" in str(exc), exc
+from acezoo.cli import main
+assert main(["eval", str(result.run_dir), "--json"]) == 0
+print("ray" in sys.modules)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "False"

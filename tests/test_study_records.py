@@ -1,0 +1,34 @@
+"""The committed study records, converted to study files, give the same tables as the retired sweep runner.
+
+``tests/data/legacy_study_tables.json`` holds each table as the retired runner
+(``acezoo/training/sweep.py`` and ``scripts/study_ace.py``) computed it from these records,
+just before it was removed; ``acezoo study --summary`` must reproduce every one, and name the
+same winner (selected on validation data only).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from acezoo.studies.loader import load_study
+from acezoo.studies.summary import summarise
+
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY = json.loads((ROOT / "tests" / "data" / "legacy_study_tables.json").read_text())
+STUDIES = sorted((ROOT / "zoo_studies").glob("*.yaml"))
+
+
+def test_every_legacy_table_has_a_study_file() -> None:
+    names = {load_study(p, check_trials=False).name for p in STUDIES}
+    assert set(LEGACY) <= names
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY))
+def test_converted_study_reproduces_the_legacy_table(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # study files name their records relative to the repository root
+    study = load_study(ROOT / "zoo_studies" / f"{name}.yaml", check_trials=False)
+    summary = summarise(study)
+    assert LEGACY[name]["table"] in summary.markdown
+    assert summary.winner == LEGACY[name]["winner"]
