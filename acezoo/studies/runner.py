@@ -150,14 +150,18 @@ def run_study(study: Study, *, address: str | None = None, storage: str | Path |
         {c.name: list(c.overrides) for c in spec.contenders}, storage_uri, spec.name,
         spec.resources.cpus, spec.resources.gpus,
         {trial_key(n, s): child_tags(study, parent, trial_key(n, s)) for n, s in pending})
-    ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
-             log_to_driver=False, configure_logging=False)
+    try:
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
+        where = f"--address {address}: cannot join that Ray cluster" if address else "cannot start a local Ray cluster"
+        raise OptionError(f"{where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     writer = _record_writer(study, len(pending), progress)
     resources = {"cpu": spec.resources.cpus, **({"gpu": spec.resources.gpus} if spec.resources.gpus else {})}
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(run_trial, plan=plan), resources),
         param_space={"key": tune.grid_search([trial_key(n, s) for n, s in pending])},
-        tune_config=tune.TuneConfig(trial_dirname_creator=lambda trial: trial.config["key"],
+        tune_config=tune.TuneConfig(reuse_actors=True, trial_dirname_creator=lambda trial: trial.config["key"],
                                     trial_name_creator=lambda trial: trial.config["key"]),
         run_config=tune.RunConfig(name=spec.name, storage_path=storage_uri, verbose=0, callbacks=[writer],
                                   failure_config=tune.FailureConfig(max_failures=max_failures),
