@@ -1,6 +1,6 @@
 """The constraint budget: how each relaxed block's gamma is trained.
 
-Modes (see ``shared/docs/ace-method.md``):
+Modes (see the method page of the documentation, ``docs/site/method.md``):
 
 - ``strict``     the equivariant model alone: the branch and gamma are removed at build time.
 - ``equality``   ACE Algorithm 1: ``gamma_i = 0`` with a free-sign multiplier.

@@ -1,6 +1,6 @@
 """The ACE primal-dual engine, with cooper-optim as the Lagrangian machinery.
 
-Per relaxed block ``i`` (see ``shared/docs/ace-method.md``):
+Per relaxed block ``i`` (see the method page of the documentation, ``docs/site/method.md``):
 
 - equality   ``gamma_i = 0``,        multiplier ``lambda_i`` free in sign;
 - tolerance  ``|gamma_i| - eps_i <= 0``, ``lambda_i >= 0``;
