@@ -39,6 +39,7 @@ from torch import nn
 from acezoo.config.loader import load_config
 from acezoo.io.atomic import atomic_write, atomic_write_text
 from acezoo.training.batches import collate, epoch_indices, eval_batches
+from acezoo.studies.records import read_record
 from acezoo.training.trainer import build_data
 from authors_egnn import AuthorsEGNNVel  # scripts/authors_egnn.py (this script's folder is on sys.path)
 
@@ -198,9 +199,9 @@ def plot(out: Path, seeds: list[int], compare: Path | None, path: Path) -> None:
             axes[0].plot([r["epoch"] for r in ev], [r["val"] for r in ev], lw=0.8, color=c,
                          label=f"authors' model + loop, seed {seed}")
             axes[1].plot([r["epoch"] for r in h], [r["train"] for r in h], lw=0.5, color=c)
-        ours = compare / f"strict-s{seed}.json" if compare else None
-        if ours is not None and ours.exists():
-            h = json.loads(ours.read_text())["history"]
+        ours = read_record(compare.parent, "strict", seed) if compare else None  # compare: <records>/results
+        if ours is not None:
+            h = ours["history"]
             ev = [r for r in h if "val_eq_mse" in r]
             axes[0].plot([r["epoch"] for r in ev], [r["val_eq_mse"] for r in ev], lw=0.8, ls="--", color=c,
                          label=f"acezoo strict (zoo config), seed {seed}")

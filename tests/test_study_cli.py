@@ -92,7 +92,8 @@ def test_summary_writes_tables_json_and_plot(tmp_path: Path, monkeypatch: pytest
     import shutil
 
     out = tmp_path / "segnn"
-    shutil.copytree(ROOT / "docs/studies/segnn/segnn-nbody/results", out / "results")
+    for folder in ("results", "histories"):
+        shutil.copytree(ROOT / "docs/studies/segnn/segnn-nbody" / folder, out / folder)
     assert main(["study", str(ROOT / "zoo_studies/segnn-nbody.yaml"), "--summary", "--records", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| ace-authors | 3 |" in printed and "Paired by seed against strict" in printed
@@ -122,3 +123,15 @@ print("ray" in sys.modules)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_record_and_its_gzip_history_round_trip(tmp_path: Path) -> None:
+    from acezoo.studies.records import read_record, write_record
+
+    record = {"contender": "ace", "seed": 3, "best_val": 0.5, "history": [{"epoch": 1, "val_eq_mse": 0.7}]}
+    path = write_record(tmp_path, record)
+    first = (tmp_path / "histories" / "ace-s3.json.gz").read_bytes()
+    assert "history" not in json.loads(path.read_text())
+    assert read_record(tmp_path, "ace", 3) == record
+    write_record(tmp_path, record)
+    assert (tmp_path / "histories" / "ace-s3.json.gz").read_bytes() == first  # same history, same bytes

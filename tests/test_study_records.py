@@ -34,8 +34,27 @@ def test_converted_study_reproduces_the_legacy_table(name: str, monkeypatch: pyt
     monkeypatch.chdir(ROOT)  # study files name their records relative to the repository root
     study = load_study(ROOT / "zoo_studies" / f"{name}.yaml", check_trials=False)
     (tmp_path / "results").mkdir()
+    (tmp_path / "histories").mkdir()
     for file in LEGACY[name]["record_files"]:
         shutil.copy(study.records / "results" / file, tmp_path / "results" / file)
+        history = study.records / "histories" / f"{Path(file).stem}.json.gz"
+        shutil.copy(history, tmp_path / "histories" / history.name)
     summary = summarise(dataclasses.replace(study, records=tmp_path))
     assert LEGACY[name]["table"] in summary.markdown
     assert summary.winner == LEGACY[name]["winner"]
+
+
+def test_committed_records_keep_their_histories_in_gzip_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records stay small (the working tree stops growing by the per-epoch curves) and read back whole."""
+    monkeypatch.chdir(ROOT)
+    results = sorted(ROOT.glob("docs/studies/**/results/*.json"))
+    assert results
+    for path in results:
+        raw = json.loads(path.read_text())
+        assert "history" not in raw and raw["history_file"].endswith(".json.gz"), path
+        assert path.stat().st_size < 64_000, path
+    study = load_study(ROOT / "zoo_studies" / "segnn-nbody.yaml", check_trials=False)
+    from acezoo.studies.records import read_record
+
+    record = read_record(study.records, "strict", 0)
+    assert record is not None and record["history"][-1]["epoch"] == record["epochs_run"]
