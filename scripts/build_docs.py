@@ -158,7 +158,10 @@ def study_section(name: str) -> str:
 
     study = _study(name)
     spec = study.spec
-    out = [f"## {spec.name}", "", _fold(spec.description or ""), "",
+    status = ([f"**Superseded** by [{spec.superseded_by}](#{spec.superseded_by}): a later study answers this "
+               "question with more seeds or the current defaults; these records stay for the record.", ""]
+              if spec.status == "superseded" else [])
+    out = [f"## {spec.name}", "", *status, _fold(spec.description or ""), "",
            "```bash", f"acezoo study zoo_studies/{name}.yaml            # run (or continue) it",
            f"acezoo study zoo_studies/{name}.yaml --summary  # these tables from the records", "```", ""]
     if not _committed(study):
@@ -192,7 +195,8 @@ def questions_index() -> str:
              "Every study file in `zoo_studies/`, grouped by the question it answers. Each page has the",
              "study's tables (from its committed records), its plot and the commands that reproduce it.", ""]
     for q in QUESTIONS:
-        lines.append(f"- [{q.title}]({q.slug}.md): " + ", ".join(f"`{s}`" for s in q.studies))
+        lines.append(f"- [{q.title}]({q.slug}.md): " + ", ".join(
+            f"`{s}`" + (" (superseded)" if _study(s).spec.status == "superseded" else "") for s in q.studies))
     return "\n".join(lines) + "\n"
 
 

@@ -39,6 +39,7 @@ def _study(tmp_path: Path, **changes: object) -> Path:
     ({"selection": "test"}, "selection", "best_val"),
     ({"resources": {"cpus": 0}}, "resources.cpus", "greater than or equal to 1"),
     ({"contendrs": []}, "contendrs", "contenders"),
+    ({"status": "superseded"}, "", "superseded_by"),
 ])
 def test_bad_study_file_exits_2_naming_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       changes: dict, field: str, words: str) -> None:
@@ -85,6 +86,8 @@ def test_every_zoo_study_validates_with_every_trial_config(monkeypatch: pytest.M
         study = load_study(path)  # builds every contender's zoo config
         if study.records.parts[0] != "studies":  # studies not run yet record under the git-ignored studies/
             assert study.records.is_dir(), f"{path}: records folder {study.records} is missing"
+        if study.spec.superseded_by:
+            assert (ROOT / "zoo_studies" / f"{study.spec.superseded_by}.yaml").is_file(), path
 
 
 def test_summary_writes_tables_json_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

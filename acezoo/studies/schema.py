@@ -92,6 +92,10 @@ class StudySpec(StrictModel):
     resources: TrialResources = Field(default_factory=TrialResources)
     report: ReportSpec = Field(default_factory=ReportSpec)
     records: str | None = Field(None, description="folder of the trial records (default studies/<name>)")
+    status: Literal["current", "superseded"] = Field(
+        "current", description="superseded: a later study answers the same question better (more seeds, the current "
+                               "defaults); its records stay for the record")
+    superseded_by: str | None = Field(None, pattern=NAME_PATTERN, description="the study that supersedes this one")
     imports: list[str] = Field(default_factory=list, description="modules to import (plugins)")
 
     _common_ok = field_validator("common")(_check_overrides)
@@ -109,6 +113,9 @@ class StudySpec(StrictModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"contender names must be unique; repeated: {', '.join(dupes)}")
+        if (self.status == "superseded") != (self.superseded_by is not None):
+            raise ValueError("a superseded study names the study that supersedes it (status: superseded with "
+                             "superseded_by: NAME), and only a superseded one does")
         if self.report.baseline is not None and self.report.samples is None and self.report.baseline not in names:
             raise ValueError(f"report.baseline {self.report.baseline!r} is not a contender "
                              f"(contenders: {', '.join(names)}); set it to one or to null")
