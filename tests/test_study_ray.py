@@ -53,7 +53,14 @@ def _run(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 def _records(folder: Path) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((folder / "results").glob("*.json"))}
+    """The finished trials' records, with their histories (read back from their gzip files)."""
+    from acezoo.studies.records import read_record
+
+    out = {}
+    for p in sorted((folder / "results").glob("*.json")):
+        contender, _, seed = p.stem.rpartition("-s")
+        out[p.stem] = read_record(folder, contender, int(seed))
+    return out
 
 
 def _comparable(record: dict) -> dict:
