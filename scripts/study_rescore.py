@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from acezoo.errors import AcezooError, CheckpointError, OptionError
+from acezoo.io.atomic import atomic_write_text
 from acezoo.studies.loader import Study, load_study
 from acezoo.studies.records import collect, trial_key
 
@@ -63,9 +64,7 @@ def _finished(study: Study, contenders: Sequence[str], seeds: Sequence[int] | No
 
 
 def _write_cache(cache: Path, scores: dict[str, Any]) -> None:
-    tmp = cache.with_suffix(".json.tmp")  # a run cut off mid-write leaves the cache whole
-    tmp.write_text(json.dumps(scores, indent=1))
-    tmp.replace(cache)
+    atomic_write_text(cache, json.dumps(scores, indent=1))  # a run cut off mid-write leaves the cache whole
 
 
 def trial_run_dir(study: Study, record: dict[str, Any], scratch: Path, storage: str | None = None) -> Path:

@@ -138,3 +138,10 @@ def test_a_record_and_its_gzip_history_round_trip(tmp_path: Path) -> None:
     assert read_record(tmp_path, "ace", 3) == record
     write_record(tmp_path, record)
     assert (tmp_path / "histories" / "ace-s3.json.gz").read_bytes() == first  # same history, same bytes
+
+
+def test_the_command_line_registers_study_without_importing_its_schema() -> None:
+    """`acezoo --help` (any command's start-up) does not pay for pydantic and YAML through `study`."""
+    code = "import sys, acezoo.cli; acezoo.cli.build_parser(); print(sorted({'pydantic', 'yaml'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ def write_summary(study, seeds=None, only=(), out: Path | None = None, quiet: bo
     (default: the records folder; the plot to ``plot_to`` if given, of the contenders ``plot``
     if given); exit status 0, or 2 when no trial has finished."""
     from acezoo.errors import OptionError
+    from acezoo.io.atomic import atomic_write_text
     from acezoo.studies.plots import plot_curves
     from acezoo.studies.records import collect
     from acezoo.studies.summary import summarise
@@ -26,8 +26,8 @@ def write_summary(study, seeds=None, only=(), out: Path | None = None, quiet: bo
                           f"run `acezoo study {study.source}` first")
     out = out or study.records
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "results.md", summary.markdown)
-    _write_text(out / "summary.json", json.dumps(summary.data, indent=1, default=str) + "\n")
+    atomic_write_text(out / "results.md", summary.markdown)
+    atomic_write_text(out / "summary.json", json.dumps(summary.data, indent=1, default=str) + "\n")
     if study.spec.report.samples is not None:
         from acezoo.studies.samples import plot_samples
 
@@ -38,12 +38,6 @@ def write_summary(study, seeds=None, only=(), out: Path | None = None, quiet: bo
     if not quiet:
         print(summary.markdown)
     return 0
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def cmd_study(args: argparse.Namespace) -> int:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from acezoo.io.atomic import atomic_write
 
 __all__ = ["trial_key", "record_path", "write_record", "read_record", "collect", "make_record", "CURVE_KEYS",
            "HISTORY_DIR", "split_history"]
@@ -37,10 +38,7 @@ def record_path(records: str | Path, contender: str, seed: int) -> Path:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def split_history(records: str | Path, record: dict[str, Any]) -> dict[str, Any]:
