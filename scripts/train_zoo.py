@@ -37,6 +37,9 @@ class ZooModel:
 
     config: str
     overrides: tuple[str, ...] = ()
+    #: the float type the bundled weights are stored in: ``float16`` halves the largest models
+    #: (their card's test figures are re-measured with the stored weights)
+    weights_dtype: str = "float32"
 
     def command(self) -> str:
         return " ".join(["acezoo train", f"zoo_configs/{self.config}.yaml", *self.overrides])
@@ -83,16 +86,44 @@ ZOO: dict[str, ZooModel] = {
     # seed 0 of the SEGNN N-body study (`zoo_studies/segnn-nbody.yaml`), whose strict contender is the
     # equality config in strict mode (the branch setting changes the initialisation)
     "segnn-nbody-strict": ZooModel("segnn_nbody_equality", ("constraints.mode=strict", *SEGNN)),
-    "segnn-nbody-ace": ZooModel("segnn_nbody_equality", SEGNN),
+    "segnn-nbody-ace": ZooModel("segnn_nbody_equality", SEGNN, weights_dtype="float16"),
     # seed 0 of the EGNO MoCap study (`zoo_studies/egno-mocap.yaml`, the configs' published budget)
-    "egno-mocap-strict": ZooModel("egno_mocap_equality", ("constraints.mode=strict",)),
-    "egno-mocap-ace": ZooModel("egno_mocap_equality"),
-    "egno-mocap-resilient": ZooModel("egno_mocap_equality", ("constraints.mode=resilient", "train.select_on=full")),
+    # (1.2-1.3 M parameters each: stored in float16 to keep the bundle within its 20 MiB)
+    "egno-mocap-strict": ZooModel("egno_mocap_equality", ("constraints.mode=strict",), weights_dtype="float16"),
+    "egno-mocap-ace": ZooModel("egno_mocap_equality", weights_dtype="float16"),
+    "egno-mocap-resilient": ZooModel("egno_mocap_equality", ("constraints.mode=resilient", "train.select_on=full"),
+                                     weights_dtype="float16"),
 }
 
 
-def bundle(name: str, run_dir: Path, command: str) -> Path:
-    """Copy a finished run into the package and write its card."""
+def store_narrow(bundle_dir: Path, metrics: dict, dtype: str) -> dict:
+    """Store ``bundle_dir``'s weights as ``dtype`` and re-measure the test metrics with them.
+
+    Returns ``metrics`` with ``test`` and ``equivariance_error`` measured on the stored weights
+    (loaded back as float32), the trained ones under ``test_as_trained``, and ``weights_dtype``.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from acezoo.run_layout import WEIGHTS_FILE
+    from acezoo.symmetry import symmetry_for
+    from acezoo.training.checkpoint import load_run, save_weights
+    from acezoo.training.evaluate import score
+    from acezoo.training.trainer import build_data
+
+    narrow = getattr(torch, dtype)
+    state = load_file(str(bundle_dir / WEIGHTS_FILE))
+    save_weights(bundle_dir / WEIGHTS_FILE, {k: v.to(narrow) if v.is_floating_point() else v for k, v in state.items()})
+    config, model = load_run(bundle_dir)
+    data = build_data(config, progress=False)
+    measured = score(model, data.test, data.task, symmetry_for(config.model), torch.device("cpu"),
+                     max(500, config.train.batch_size))
+    return {**metrics, "test": measured["test"], "equivariance_error": measured["equivariance_error"],
+            "test_as_trained": metrics["test"], "weights_dtype": dtype}
+
+
+def bundle(name: str, run_dir: Path, command: str, weights_dtype: str = "float32") -> Path:
+    """Copy a finished run into the package and write its card (weights stored as ``weights_dtype``)."""
     from acezoo.hub.card import write_card
     from acezoo.hub.pretrained import pretrained_dir
     from acezoo.run_layout import CONFIG_FILE, METRICS_FILE, PLOT_FILE, WEIGHTS_FILE
@@ -107,6 +138,9 @@ def bundle(name: str, run_dir: Path, command: str) -> Path:
         if (run_dir / fname).is_file():
             shutil.copyfile(run_dir / fname, tmp / fname)
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    if weights_dtype != "float32":
+        metrics = store_narrow(tmp, metrics, weights_dtype)
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     write_card(tmp, config, metrics, command=command)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(tmp, target)
@@ -169,7 +203,7 @@ def main() -> int:
         torch.set_num_threads(1)
     for name in names:
         run_dir = Path(given[name]) if name in given else train_one(name, Path(args.out))
-        bundle(name, run_dir, ZOO[name].command())
+        bundle(name, run_dir, ZOO[name].command(), ZOO[name].weights_dtype)
         print(summary(name), flush=True)
     return 0
 

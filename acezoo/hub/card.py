@@ -128,6 +128,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         f"full {m['equivariance_error']['full']:.2e}. Parameters: full {m['params']['full']:,}, "
         f"pruned {m['params']['pruned']:,}.",
         "",
+        *storage_lines(m),
         *dual_lines(m),
         *published_lines(c),
         describe(c.model, c.data, m).markdown(),
@@ -143,6 +144,19 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
     ]
     return atomic_write_text(run_dir / CARD_FILE, "\n".join(lines))
+
+
+def storage_lines(metrics: dict[str, Any]) -> list[str]:
+    """A note when the weights are stored in a narrower float type than they were trained in: the
+    figures above are measured with the stored weights, the trained ones' are given beside them."""
+    dtype = metrics.get("weights_dtype")
+    if not dtype or dtype == "float32":
+        return []
+    trained = metrics.get("test_as_trained", {})
+    figures = "; ".join(f"{which} " + ", ".join(f"{k} {v:.6g}" for k, v in values.items())
+                        for which, values in trained.items())
+    return [f"Weights stored in {dtype} (to keep the package small) and loaded as float32; the test "
+            f"metrics above are measured with the stored weights. As trained (float32): {figures}.", ""]
 
 
 class CardCallback(Callback):
