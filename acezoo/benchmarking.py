@@ -24,6 +24,7 @@ import torch
 __all__ = [
     "Stats", "Row", "Step", "synchronizer", "interleaved", "ratio_rows", "print_stats", "print_ratios",
     "environment", "ms", "peak_rss_reset", "peak_rss_kib", "plain_step", "inference_step",
+    "target_met", "stats_table", "ratio_table", "bench_record", "write_bench_record",
 ]
 
 Step = Callable[[], Any]
@@ -180,3 +181,62 @@ def peak_rss_kib() -> int | None:
     except OSError:
         return None
     return int(match.group(1)) if match else None
+
+
+# -- records: what the docs' benchmark tables are generated from ---------------------------------
+_TARGET = re.compile(r"^\s*(<=|<|>=|>)\s*([0-9.eE+-]+)\s*$")
+
+
+def target_met(value: float, target: str) -> str:
+    """``yes``/``NO`` for a target such as ``<= 1.3``; ``-`` when the target is not a bound (``info``)."""
+    m = _TARGET.match(target)
+    if not m:
+        return "-"
+    op, bound = m.group(1), float(m.group(2))
+    ok = {"<=": value <= bound, "<": value < bound, ">=": value >= bound, ">": value > bound}[op]
+    return "yes" if ok else "NO"
+
+
+def stats_table(stats: dict[str, Stats], extra: dict[str, dict[str, str]] | None = None) -> tuple[list[str], list[list[str]]]:
+    """(columns, rows) of per-contender timings: median and IQR in ms, samples, then ``extra`` columns."""
+    extra = extra or {}
+    extra_cols = list(next(iter(extra.values()), {}))
+    rows = []
+    for name, st in stats.items():
+        q1, q3 = st.iqr
+        rows.append([name, f"{st.median * 1e3:.2f}", f"{q1 * 1e3:.2f}-{q3 * 1e3:.2f}", str(len(st.samples)),
+                     *(extra.get(name, {}).get(c, "") for c in extra_cols)])
+    return ["contender", "median (ms)", "IQR (ms)", "samples", *extra_cols], rows
+
+
+def ratio_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(columns, rows) of ratio entries (:func:`ratio_rows`): the ratio, its target and whether it is met."""
+    rows = []
+    for e in entries:
+        if "skipped" in e:
+            rows.append([e["comparison"], f"skipped ({e['skipped']})", e["target"], "-"])
+        else:
+            rows.append([e["comparison"], f"{e['ratio']:.3f}", e["target"], target_met(e["ratio"], e["target"])])
+    return ["comparison", "ratio of medians", "target", "met"], rows
+
+
+def bench_record(script: str, argv: list[str], columns: list[str], rows: list[list[str]],
+                 notes: list[str] | tuple[str, ...] = (), machine: str | None = None) -> dict[str, Any]:
+    """A benchmark record: the command that measured it, when and where, and one table.
+
+    ``scripts/build_docs.py`` renders the docs' benchmark tables from these records."""
+    if machine is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load:.2f}, torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} thread(s)")
+    return {"script": script, "command": " ".join(["python", script, *argv]), "date": time.strftime("%Y-%m-%d"),
+            "machine": machine, "columns": list(columns), "rows": [list(r) for r in rows], "notes": list(notes)}
+
+
+def write_bench_record(path: os.PathLike[str] | str, record: dict[str, Any]) -> None:
+    """Write ``record`` as JSON, atomically."""
+    import json
+
+    from acezoo.io.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")

@@ -30,7 +30,7 @@ from torch import nn
 
 from acezoo.archs.gcnn import GCNNSpec
 from acezoo.benchmarking import (
-    Row, Step, environment, inference_step, interleaved, print_ratios, print_stats, ratio_rows, synchronizer,
+    Row, bench_record, ratio_table, stats_table, write_bench_record, Step, environment, inference_step, interleaved, print_ratios, print_stats, ratio_rows, synchronizer,
 )
 from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import RelaxedModel, compile_model
@@ -104,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--record-dir", type=Path, default=None,
+                    help="write the docs' records here (gcnn-steps.json, gcnn-ratios.json)")
     return ap.parse_args(argv)
 
 
@@ -152,6 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     ], train) + ratio_rows([Row("inference: pruned / strict (no_grad)", "pruned inference", "strict inference",
                                 "<= 1.05")], infer)
     print_ratios(entries)
+    if args.record_dir is not None:
+        script, given = "scripts/bench_gcnn.py", sys.argv[1:] if argv is None else argv
+        args.record_dir.mkdir(parents=True, exist_ok=True)
+        columns, rows = stats_table({**{f"training: {k}": v for k, v in train.items()},
+                                     **{f"inference: {k}": v for k, v in infer.items()}})
+        write_bench_record(args.record_dir / "gcnn-steps.json", bench_record(
+            script, given, columns, rows, ["Parameters: " + "; ".join(f"{k} {v:,}" for k, v in counts.items()) + "."]))
+        columns, rows = ratio_table(entries)
+        write_bench_record(args.record_dir / "gcnn-ratios.json", bench_record(script, given, columns, rows))
+        print(f"wrote the records to {args.record_dir}")
     if args.json is not None:
         report: dict[str, Any] = {"environment": env, "parameters": counts, "ratios": entries,
                                   "training": {k: v.summary() for k, v in train.items()},

@@ -44,7 +44,7 @@ from torch_geometric.data import Batch
 
 from acezoo.archs.egnn import EGNNSpec
 from acezoo.benchmarking import (
-    Row, Stats, Step, environment, inference_step, interleaved, print_ratios, print_stats, ratio_rows,
+    Row, bench_record, ratio_table, stats_table, write_bench_record, Stats, Step, environment, inference_step, interleaved, print_ratios, print_stats, ratio_rows,
     synchronizer as _synchronizer,
 )
 from acezoo.benchmarking import plain_step as _plain_step
@@ -251,6 +251,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--naive-traj", type=int, default=50, help="trajectories of the naive loop, over all rounds")
     ap.add_argument("--skip-gen", action="store_true", help="skip the N-body generation benchmark")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
+    ap.add_argument("--record-dir", type=Path, default=None,
+                    help="write the docs' records here (egnn-overhead-steps.json, egnn-overhead-ratios.json)")
     return ap.parse_args(argv)
 
 
@@ -288,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     if gen is not None:
         print_generation(gen)
 
+    if args.record_dir is not None:
+        write_records(args.record_dir, sys.argv[1:] if argv is None else argv, train_stats, infer_stats, counts, entries, gen)
     if args.json is not None:
         report = {
             "environment": env,
@@ -303,6 +307,27 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=1))
         print(f"\nwrote {args.json}")
     return 0
+
+
+def write_records(folder: Path, argv: list[str], train: dict[str, Stats], infer: dict[str, Stats],
+                  counts: dict[str, int], entries: list[dict[str, Any]], gen: dict[str, Any] | None) -> None:
+    """The docs' tables of this run: steps (training, then inference), ratios, N-body generation."""
+    script = "scripts/bench_overhead.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    columns, rows = stats_table({**{f"training: {k}": v for k, v in train.items()},
+                                 **{f"inference: {k}": v for k, v in infer.items()}})
+    write_bench_record(folder / "egnn-overhead-steps.json", bench_record(
+        script, argv, columns, rows, ["Parameters: " + "; ".join(f"{k} {v:,}" for k, v in counts.items()) + "."]))
+    columns, rows = ratio_table(entries)
+    write_bench_record(folder / "egnn-overhead-ratios.json", bench_record(script, argv, columns, rows))
+    if gen is not None:
+        rows = [["batched simulate, 7000 trajectories", f"{gen['batched_total_s']:.2f} s"],
+                [f"naive loop, one trajectory at a time ({gen['naive_traj_timed']} timed)",
+                 f"{gen['naive_total_estimate_s'] / 7000:.3f} s per trajectory"],
+                ["speed-up of the batched simulation", f"x{gen['naive_total_estimate_s'] / gen['batched_total_s']:.0f}"]]
+        write_bench_record(folder / "nbody-generation.json", bench_record(
+            script, argv, ["N-body generation (3000/2000/2000 trajectories, frames 30 and 40, no cache)", "time"], rows))
+    print(f"wrote the records to {folder}")
 
 
 if __name__ == "__main__":

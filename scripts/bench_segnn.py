@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from acezoo import registry
-from acezoo.benchmarking import Row, Step, environment, interleaved, print_ratios, print_stats, ratio_rows, synchronizer
+from acezoo.benchmarking import (Row, Step, bench_record, environment, interleaved, print_ratios, print_stats, ratio_rows,
+                                ratio_table, stats_table, synchronizer, write_bench_record)
 from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.loader import load_config
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     entries = ratio_rows(rows, stats)
     print_ratios(entries, width=40)
     report.update(parameters=params, steps={k: v.summary() for k, v in stats.items()}, ratios=entries)
-    return report
+    return {**report, "stats": stats}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,15 +161,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-check", action="store_true", help="skip the fused-vs-e3nn check")
     ap.add_argument("--skip-egno", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--record-dir", type=Path, default=None,
+                    help="write the docs' records here (segnn-kernels.json, segnn-steps.json, segnn-ratios.json)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()  # as the trainer does by default (train.keep_freed_memory)
     report = run(args)
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=1))
+        args.json.write_text(json.dumps({k: v for k, v in report.items() if k != "stats"}, indent=1))
         print(f"\nwrote {args.json}")
+    if args.record_dir is not None:
+        write_records(args.record_dir, report, sys.argv[1:] if argv is None else argv)
     return 0
+
+
+def write_records(folder: Path, report: dict[str, Any], argv: list[str]) -> None:
+    """The docs' tables of this run: kernel check, steps (with parameters) and ratios."""
+    script = "scripts/bench_segnn.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    if "kernel_check" in report:
+        rows = [[k, f"{v:.3e}"] for k, v in report["kernel_check"].items()]
+        write_bench_record(folder / "segnn-kernels.json", bench_record(
+            script, argv, ["fused vs e3nn kernels, float64", "max absolute difference"], rows))
+    stats = report["stats"]
+    columns, rows = stats_table(stats, {k: {"parameters": f"{n:,}"} for k, n in report["parameters"].items()})
+    write_bench_record(folder / "segnn-steps.json", bench_record(
+        script, argv, columns, rows, [f"A training step per call (N-body: {NBODY_GRAPHS} graphs; MoCap: "
+                                      f"{MOCAP_SAMPLES} samples), one thread, contenders interleaved."]))
+    columns, rows = ratio_table(report["ratios"])
+    write_bench_record(folder / "segnn-ratios.json", bench_record(script, argv, columns, rows))
+    print(f"wrote the records to {folder}")
 
 
 if __name__ == "__main__":

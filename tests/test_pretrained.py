@@ -182,3 +182,23 @@ def test_cli_list_pretrained_and_info(capsys: pytest.CaptureFixture) -> None:
     assert "# egnn_nbody_field_resilient" in card and "## Test metrics" in card and "resilient" in card
     assert main(["info", "egnn-nbody-acee"]) == 2
     assert "Closest: egnn-nbody-ace" in capsys.readouterr().err
+
+
+def test_bundles_stored_in_float16_say_so_and_load_as_float32() -> None:
+    """A bundle may store its weights in float16 to keep the package small: its safetensors hold
+    float16, its card says so and gives the float32 figures beside the measured ones, and the loaded
+    model computes in float32."""
+    from safetensors import safe_open
+
+    narrow = [n for n in SHIPPED if _card(n).get("weights_dtype", "float32") != "float32"]
+    assert {"egno-mocap-strict", "egno-mocap-ace", "egno-mocap-resilient"} <= set(narrow)
+    for name in narrow:
+        with safe_open(str(pretrained_dir() / name / "model.safetensors"), "pt") as f:
+            dtypes = {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+        assert "F16" in dtypes and "F32" not in dtypes, (name, dtypes)
+        card = (pretrained_dir() / name / "README.md").read_text()
+        assert "Weights stored in float16" in card
+        for value in _card(name)["test_as_trained"]["pruned"].values():
+            assert f"{value:.6g}" in card
+    model = acezoo.load(narrow[0])
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
