@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -269,12 +270,391 @@ def acezoo_list_output(*args: str) -> str:
 
 
 def replace_block(text: str, name: str, body: str) -> str:
-    """``text`` with the block between the markers named ``name`` replaced by ``body``."""
-    pattern = re.compile(rf"(<!-- BEGIN generated: {re.escape(name)} -->\n).*?(<!-- END generated: "
-                         rf"{re.escape(name)} -->)", re.S)
+    """``text`` with the block between the markers named ``name`` replaced by ``body`` (indented as the
+    BEGIN marker is, so that a block can sit inside a list item)."""
+    pattern = re.compile(rf"^(?P<indent>[ ]*)(?P<begin><!-- BEGIN generated: {re.escape(name)} -->\n).*?"
+                         rf"(?P<end><!-- END generated: {re.escape(name)} -->)", re.S | re.M)
     if not pattern.search(text):
         raise ValueError(f"no generated block {name!r} in the file")
-    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+    def fill(m: re.Match[str]) -> str:
+        indent = m.group("indent")
+        lines = "\n".join(indent + line if line else line for line in body.split("\n"))
+        return indent + m.group("begin") + lines + "\n" + indent + m.group("end")
+
+    return pattern.sub(fill, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed generated blocks: ``<!-- BEGIN generated: KIND:ARG [key=value ...] -->`` in any page
+# ---------------------------------------------------------------------------------------------
+
+BLOCK = re.compile(r"<!-- BEGIN generated: (?P<name>[^>\n]*?) -->\n.*?<!-- END generated: (?P=name) -->", re.S)
+
+
+def _parse_block(name: str) -> tuple[str, str, dict[str, str]]:
+    """``study:ace-nbody seeds=0-2 only=a,b`` -> ("study", "ace-nbody", {"seeds": "0-2", "only": "a,b"})."""
+    head, *opts = name.split()
+    kind, _, arg = head.partition(":")
+    options = {}
+    for opt in opts:
+        key, eq, value = opt.partition("=")
+        if not eq:
+            raise ValueError(f"generated block {name!r}: option {opt!r} is not KEY=VALUE")
+        options[key] = value
+    return kind, arg, options
+
+
+def _seeds(text: str | None, default: list[int]) -> list[int]:
+    """``0-7`` or ``0,1,2`` or ``0-5,7`` (None: ``default``)."""
+    if not text:
+        return list(default)
+    out: list[int] = []
+    for part in text.split(","):
+        lo, dash, hi = part.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if dash else [int(lo)]
+    return out
+
+
+def _contenders(spec: Any, options: dict[str, str]) -> list[str]:
+    """The contenders ``only=`` names (in its order; fnmatch patterns in the study's order), less ``except=``."""
+    import fnmatch
+
+    names = [c.name for c in spec.contenders]
+    only = [o for o in options.get("only", "").split(",") if o]
+    if only and not any(ch in o for o in only for ch in "*?["):
+        unknown = [o for o in only if o not in names]
+        if unknown:
+            raise ValueError(f"study {spec.name}: no contender {', '.join(unknown)}")
+        chosen = only
+    else:
+        chosen = [n for n in names if not only or any(fnmatch.fnmatch(n, o) for o in only)]
+    drop = [o for o in options.get("except", "").split(",") if o]
+    return [n for n in chosen if not any(fnmatch.fnmatch(n, d) for d in drop)]
+
+
+def _scale_label(times: float, unit: str) -> str:
+    """The unit of values multiplied by ``times`` (1e3 -> "x 1e-3")."""
+    if times == 1:
+        return unit
+    exponent = round(__import__("math").log10(times))
+    return f"{unit} x 1e{-exponent}".strip() if unit else f"x 1e{-exponent}"
+
+
+def _ms(values: list[float], fmt: str = ".4g") -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):{fmt}} +- {sd:.2g}"
+
+
+def _records_of(study: Any, names: list[str], seeds: list[int]) -> list[dict[str, Any]]:
+    from acezoo.studies.records import collect
+
+    if not _committed(study):
+        raise ValueError(f"study {study.spec.name}: no records are committed (records: {study.spec.records})")
+    return collect(ROOT / study.spec.records, names, seeds)
+
+
+def render_study(name: str, options: dict[str, str]) -> str:
+    """``study:NAME``: the study's tables as ``acezoo study NAME --summary`` prints them (``part=all``,
+    the default), only the contender table (``part=table``) or only the paired comparison
+    (``part=paired``; ``baseline=`` another contender than the study's). ``seeds=``, ``only=``,
+    ``except=`` restrict them."""
+    import dataclasses
+
+    from acezoo.studies.summary import _paired_table, contender_table, paired_rows, summarise
+
+    study = _study(name)
+    if not _committed(study):
+        raise ValueError(f"study {name}: no records are committed (records: {study.spec.records})")
+    study = dataclasses.replace(study, records=ROOT / study.spec.records)
+    spec, rep = study.spec, study.spec.report
+    seeds = _seeds(options.get("seeds"), list(spec.seeds))
+    names = _contenders(spec, options)
+    part = options.get("part", "all")
+    if rep.samples is not None:
+        from acezoo.studies.samples import samples_table
+
+        if part == "table":
+            return samples_table(study, seeds)[0]
+        return summarise(study, seeds).markdown.strip()
+    if part == "all" and "baseline" not in options:
+        text = summarise(study, seeds, names).markdown.strip()
+        if options.get("only") and not options.get("except"):  # keep the order of only=
+            records = _records_of(study, names, seeds)
+            table, _, _ = contender_table(records, names, seeds, rep.scale, rep.unit, rep.baseline)
+            text = re.sub(r"\| contender \| seeds \|.*?(?=\n\n)", lambda m: table, text, count=1, flags=re.S)
+        return text
+    records = _records_of(study, names, seeds)
+    if part == "table":
+        return contender_table(records, names, seeds, rep.scale, rep.unit, rep.baseline)[0]
+    if part == "paired":
+        baseline = options.get("baseline", rep.baseline)
+        if baseline not in names:
+            names = [baseline, *names]
+            records = _records_of(study, names, seeds)
+        return _paired_table(paired_rows(records, names, baseline, rep.scale), baseline, rep.unit)
+    raise ValueError(f"study:{name}: part={part!r} is not all, table or paired")
+
+
+def render_perseed(name: str, options: dict[str, str]) -> str:
+    """``perseed:NAME``: each contender's best validation value and delivered test metric, mean +- std
+    and seed by seed (``times=1e3``: values x 1e3; ``digits=``: significant digits per seed, 3)."""
+    from acezoo.studies.summary import delivered_test
+
+    study = _study(name)
+    spec = study.spec
+    seeds = _seeds(options.get("seeds"), list(spec.seeds))
+    names = _contenders(spec, options)
+    times = float(options.get("times", 1))
+    digits = int(options.get("digits", 3))
+    scale = spec.report.scale * times
+    unit = _scale_label(times, spec.report.unit)
+    records = _records_of(study, names, seeds)
+    unit_s = f" ({unit})" if unit else ""
+    seed_s = " / ".join(str(s) for s in seeds)
+    lines = [f"| contender | seeds | best val{unit_s} | test{unit_s} | best val, seeds {seed_s} | "
+             f"test, seeds {seed_s} |", "|---|---|---|---|---|---|"]
+    for c in names:
+        by_seed = {r["seed"]: r for r in records if r["contender"] == c}
+        if not by_seed:
+            continue
+        vals = [by_seed[s]["best_val"] * scale for s in seeds if s in by_seed]
+        tests = [delivered_test(by_seed[s]) * scale for s in seeds if s in by_seed]
+
+        def per(key: Any) -> str:
+            return " / ".join(f"{key(by_seed[s]) * scale:.{digits}g}" if s in by_seed else "-" for s in seeds)
+
+        n_div = sum(1 for r in by_seed.values() if r.get("diverged"))
+        lines.append(f"| {c} | {len(by_seed)}{f' ({n_div} diverged)' if n_div else ''} | {_ms(vals, '.3g')} | "
+                     f"{_ms(tests, '.3g')} | {per(lambda r: r['best_val'])} | {per(delivered_test)} |")
+    return "\n".join(lines)
+
+
+def _cache(study: Any, file: str) -> dict[str, dict[str, float]]:
+    path = ROOT / study.spec.records / file
+    if not path.is_file():
+        raise ValueError(f"study {study.spec.name}: no {file} in its records ({study.spec.records}); "
+                         f"run scripts/study_rescore.py zoo_studies/{study.spec.name}.yaml first")
+    return json.loads(path.read_text())
+
+
+def _paired_line(first: str, other: str, a: dict[int, float], b: dict[int, float], what: str) -> str | None:
+    common = sorted(set(a) & set(b))
+    diffs = [b[s] - a[s] for s in common]
+    if not diffs:
+        return None
+    sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+    return (f"{what}: {other} - {first} = {statistics.mean(diffs):+.3g} +- {sd:.2g}, "
+            f"lower in {sum(d < 0 for d in diffs)} of {len(diffs)} seeds")
+
+
+def render_robustness(name: str, options: dict[str, str]) -> str:
+    """``robustness:NAME``: the test metric under input noise, from ``<records>/robustness.json``
+    (``scripts/study_rescore.py --robustness``): mean +- std over seeds per noise level, then each
+    contender paired by seed with the first."""
+    from acezoo.studies.records import trial_key
+
+    study = _study(name)
+    spec = study.spec
+    seeds = _seeds(options.get("seeds"), list(spec.seeds))
+    names = _contenders(spec, options)
+    times = float(options.get("times", 1))
+    scale = spec.report.scale * times
+    cache = _cache(study, "robustness.json")
+    records = [r for r in _records_of(study, names, seeds) if trial_key(r["contender"], r["seed"]) in cache]
+    sigmas = sorted({sg for r in records for sg in cache[trial_key(r["contender"], r["seed"])]}, key=float)
+    unit = _scale_label(times, spec.report.unit)
+    lines = [f"| contender | seeds | " + " | ".join(f"noise {sg}" for sg in sigmas) + " |",
+             "|---|---|" + "---|" * len(sigmas)]
+    by: dict[str, dict[str, dict[int, float]]] = {}
+    for c in names:
+        rs = [r for r in records if r["contender"] == c]
+        if not rs:
+            continue
+        cells = []
+        for sg in sigmas:
+            got = {r["seed"]: cache[trial_key(c, r["seed"])][sg] * scale for r in rs
+                   if sg in cache[trial_key(c, r["seed"])]}
+            by.setdefault(c, {})[sg] = got
+            cells.append(_ms(list(got.values())) + ("" if len(got) == len(rs) else f" ({len(got)} seeds)"))
+        lines.append(f"| {c} | {len(rs)} | " + " | ".join(cells) + " |")
+    out = "\n".join(lines)
+    if unit:
+        out = f"Test metric ({unit}) under input noise, mean +- std over seeds:\n\n{out}"
+    paired = []
+    if len(by) > 1:
+        first, *others = list(by)
+        for c in others:
+            for sg in sigmas:
+                line = _paired_line(first, c, by[first][sg], by[c][sg], f"noise {sg}")
+                if line:
+                    paired.append(f"- {line}")
+    return out + ("\n\nPaired by seed:\n\n" + "\n".join(paired) if paired else "")
+
+
+def render_rescore(name: str, options: dict[str, str]) -> str:
+    """``rescore:NAME``: the delivered model's test metric on changed data, from
+    ``<records>/rescore.json`` (``scripts/study_rescore.py --rescore``): one column per override
+    list, mean +- std over seeds; then each contender paired by seed with the first."""
+    from acezoo.studies.records import trial_key
+    from acezoo.studies.summary import delivered_test
+
+    study = _study(name)
+    spec = study.spec
+    seeds = _seeds(options.get("seeds"), list(spec.seeds))
+    names = _contenders(spec, options)
+    times = float(options.get("times", 1))
+    scale = spec.report.scale * times
+    cache = _cache(study, "rescore.json")
+    samples = cache.get("_samples", {})
+    records = [r for r in _records_of(study, names, seeds) if trial_key(r["contender"], r["seed"]) in cache]
+    labels: list[str] = []
+    for r in records:
+        for label in cache[trial_key(r["contender"], r["seed"])]:
+            if label not in labels:
+                labels.append(label)
+    unit = _scale_label(times, spec.report.unit)
+
+    def head(label: str) -> str:
+        return f"`{label}`" + (f" ({samples[label]})" if label in samples else "")
+
+    lines = ["| contender | seeds | test, the study's split | " + " | ".join(head(lb) for lb in labels) + " |",
+             "|---|---|---|" + "---|" * len(labels)]
+    by: dict[str, dict[str, dict[int, float]]] = {}
+    for c in names:
+        rs = [r for r in records if r["contender"] == c]
+        if not rs:
+            continue
+        cells = []
+        for label in labels:
+            got = {r["seed"]: cache[trial_key(c, r["seed"])][label] * scale for r in rs
+                   if label in cache[trial_key(c, r["seed"])]}
+            by.setdefault(c, {})[label] = got
+            cells.append(_ms(list(got.values())) + ("" if len(got) == len(rs) else f" ({len(got)} seeds)"))
+        lines.append(f"| {c} | {len(rs)} | {_ms([delivered_test(r) * scale for r in rs])} | " + " | ".join(cells)
+                     + " |")
+    out = (f"Test metric{f' ({unit})' if unit else ''} of each selected model on other test data (the "
+           "overrides of each column; test samples in brackets), mean +- std over seeds:\n\n" + "\n".join(lines))
+    paired = []
+    if len(by) > 1:
+        first, *others = list(by)
+        for c in others:
+            for label in labels:
+                line = _paired_line(first, c, by[first][label], by[c][label], f"`{label}`")
+                if line:
+                    paired.append(f"- {line}")
+    return out + ("\n\nPaired by seed:\n\n" + "\n".join(paired) if paired else "")
+
+
+def _reference_folder(name: str) -> Path:
+    """The records of ``scripts/study_reference_egnn.py`` named ``name`` (a folder under docs/studies)."""
+    found = sorted(p.parent.parent for p in (ROOT / "docs" / "studies").glob(f"**/{name}/seed*/result.json"))
+    if not found:
+        raise ValueError(f"reference:{name}: no folder {name}/seed*/result.json under docs/studies")
+    return found[0]
+
+
+def render_reference(name: str, options: dict[str, str]) -> str:
+    """``reference:NAME``: the EGNN authors' model and loop (``scripts/study_reference_egnn.py``, records
+    ``docs/studies/<question>/NAME/seed<S>/result.json``), per seed, beside a study's contender on the
+    same seeds (``compare=STUDY:CONTENDER``). MSE x 1e-3."""
+    from acezoo.studies.records import read_record
+
+    folder = _reference_folder(name)
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("seed*/result.json"))]
+    results.sort(key=lambda r: r["seed"])
+    compare = options.get("compare")
+    other: dict[int, dict[str, Any]] = {}
+    if compare:
+        study_name, _, contender = compare.partition(":")
+        study = _study(study_name)
+        for r in results:
+            rec = read_record(ROOT / study.spec.records, contender, r["seed"])
+            if rec is not None:
+                other[r["seed"]] = rec
+    cmp_head = f" | `{compare}`: best val / test" if compare else ""
+    lines = [f"| seed | authors' model + loop: best val / epoch / test{cmp_head} |",
+             "|---|---|" + ("---|" if compare else "")]
+    for r in results:
+        row = f"| {r['seed']} | {r['best_val'] * 1e3:.2f} / {r['best_epoch']} / {r['test_at_best'] * 1e3:.2f}"
+        if compare:
+            o = other.get(r["seed"])
+            row += f" | {o['best_val'] * 1e3:.2f} / {o['test_pruned'] * 1e3:.2f}" if o else " | -"
+        lines.append(row + " |")
+    mean = (f"| mean +- std | {_ms([r['best_val'] * 1e3 for r in results], '.2f')} / / "
+            f"{_ms([r['test_at_best'] * 1e3 for r in results], '.2f')}")
+    if compare:
+        mean += (f" | {_ms([o['best_val'] * 1e3 for o in other.values()], '.2f')} / "
+                 f"{_ms([o['test_pruned'] * 1e3 for o in other.values()], '.2f')}")
+    lines.append(mean + " |")
+    return "MSE x 1e-3, the test value at the best validation epoch:\n\n" + "\n".join(lines)
+
+
+def render_file(name: str, options: dict[str, str]) -> str:
+    """``file:STUDY/FILE``: the markdown table of a committed file in a study's records (a script's
+    output, e.g. ``scripts/nbody_error_tail.py``'s), its rows whose first cell is in ``rows=``."""
+    study_name, _, file = name.partition("/")
+    study = _study(study_name)
+    path = ROOT / study.spec.records / file
+    if not path.is_file():
+        raise ValueError(f"file:{name}: no {path.relative_to(ROOT)}")
+    table = [line for line in path.read_text().splitlines() if line.startswith("|")]
+    keep = [r for r in options.get("rows", "").split(",") if r]
+    if keep:
+        table = table[:2] + [line for line in table[2:] if line.split("|")[1].strip() in keep]
+    return "\n".join(table)
+
+
+def bench_block(record: dict[str, Any]) -> str:
+    """A benchmark record (``docs/benchmarks/NAME.json``: script, command, date, machine, columns,
+    rows, notes) as a markdown paragraph and table."""
+    lines = [f"Measured with `{record['command']}` ({record['date']}; {record['machine']}).", "",
+             "| " + " | ".join(str(c) for c in record["columns"]) + " |",
+             "|" + "---|" * len(record["columns"])]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in record["rows"]]
+    notes = record.get("notes") or []
+    if notes:
+        lines += ["", " ".join(str(n) for n in notes)]
+    return "\n".join(lines)
+
+
+def render_bench(name: str, options: dict[str, str]) -> str:
+    """``bench:NAME``: the benchmark record ``docs/benchmarks/NAME.json`` (:func:`bench_block`)."""
+    path = ROOT / "docs" / "benchmarks" / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"bench:{name}: no {path.relative_to(ROOT)}")
+    return bench_block(json.loads(path.read_text()))
+
+
+RENDERERS = {"study": render_study, "perseed": render_perseed, "robustness": render_robustness,
+             "rescore": render_rescore, "reference": render_reference, "file": render_file, "bench": render_bench}
+
+
+def render_block(name: str) -> str:
+    kind, arg, options = _parse_block(name)
+    if kind not in RENDERERS:
+        raise ValueError(f"generated block {name!r}: no kind {kind!r} (kinds: {', '.join(RENDERERS)})")
+    return RENDERERS[kind](arg, options)
+
+
+def fill_blocks(text: str, rel: str) -> str:
+    """``text`` (the page at ``rel``) with every typed block and every ``ace-pays-off`` block filled."""
+    for m in list(BLOCK.finditer(text)):
+        name = m.group("name")
+        if ":" in name.split()[0]:
+            text = replace_block(text, name, render_block(name))
+        elif name == "ace-pays-off":
+            prefix = os.path.relpath(SITE / "studies", Path(rel).parent)
+            text = replace_block(text, name, pays_off_table("" if prefix == "." else f"{prefix}/"))
+    return text
+
+
+def pages_with_blocks(root: Path = ROOT) -> list[str]:
+    """Every page (README.md, docs/site/**/*.md) with a generated block, relative to ``root``."""
+    pages = [root / "README.md", *sorted((root / SITE).rglob("*.md"))]
+    return [str(p.relative_to(root)) for p in pages if "<!-- BEGIN generated: " in p.read_text()]
 
 
 def generate(root: Path = ROOT) -> dict[str, str]:
@@ -284,11 +664,13 @@ def generate(root: Path = ROOT) -> dict[str, str]:
              str(SITE / "studies" / "ace-pays-off.md"): pays_off_page()}
     for q in QUESTIONS:
         files[str(SITE / "studies" / f"{q.slug}.md")] = question_page(q)
-    readme = (root / "README.md").read_text()
-    readme = replace_block(readme, "pretrained", f"```text\n{acezoo_list_output('--pretrained')}\n```")
-    files["README.md"] = replace_block(readme, "ace-pays-off", pays_off_table(f"{SITE}/studies/"))
-    cli = (root / SITE / "cli.md").read_text()
-    files[str(SITE / "cli.md")] = replace_block(cli, "acezoo-list", f"```text\n{acezoo_list_output()}\n```")
+    for rel in pages_with_blocks(root):
+        text = files.get(rel, (root / rel).read_text())
+        if rel == "README.md":
+            text = replace_block(text, "pretrained", f"```text\n{acezoo_list_output('--pretrained')}\n```")
+        if rel == str(SITE / "cli.md"):
+            text = replace_block(text, "acezoo-list", f"```text\n{acezoo_list_output()}\n```")
+        files[rel] = fill_blocks(text, rel)
     return files
 
 

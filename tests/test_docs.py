@@ -54,6 +54,60 @@ def test_editing_a_number_in_a_generated_table_is_caught(generated, tmp_path):
     assert build_docs.differences({rel: files[rel]}, tmp_path) == [rel]
 
 
+def test_editing_a_number_in_a_study_block_of_the_notes_is_caught(generated, tmp_path):
+    """The study notes' tables are typed blocks (study:, perseed:, robustness:, ...) filled from the records."""
+    build_docs, files, _ = generated
+    rel = "docs/site/studies/notes.md"
+    assert rel in files
+    copy = tmp_path / rel
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(ROOT / rel, copy)
+    assert build_docs.differences({rel: files[rel]}, tmp_path) == []
+    text = copy.read_text()
+    block = text.index("<!-- BEGIN generated: study:ace-clip-nbody ")
+    row = text.index("| bounded-nupi |", block)
+    digit = re.compile(r"[1-9]").search(text, row + len("| bounded-nupi |"))
+    copy.write_text(text[:digit.start()] + str(int(digit.group()) % 9 + 1) + text[digit.end():])
+    assert build_docs.differences({rel: files[rel]}, tmp_path) == [rel]
+
+
+def test_every_typed_block_of_every_page_is_generated(generated):
+    """Every page with a typed block is among the generated files, and no table of results in the
+    study notes is outside a generated block."""
+    build_docs, files, _ = generated
+    kinds = set()
+    for rel in build_docs.pages_with_blocks(ROOT):
+        assert rel in files, rel
+        kinds |= {build_docs._parse_block(m.group("name"))[0] for m in build_docs.BLOCK.finditer(files[rel])
+                  if ":" in m.group("name").split()[0]}
+    assert {"study", "perseed", "robustness", "rescore", "reference", "file"} <= kinds
+    text = files["docs/site/studies/notes.md"]
+    outside = build_docs.BLOCK.sub("", text)
+    tables = [line for line in outside.splitlines() if line.lstrip().startswith("|---")]
+    assert len(tables) == 1, "only the (unmeasured) table of defaults is typed by hand in the notes"
+
+
+def test_bench_block_renders_a_benchmark_record():
+    build_docs = _build_docs()
+    record = {"script": "scripts/bench_x.py", "command": "python scripts/bench_x.py --quick", "date": "2026-12-06",
+              "machine": "2 cores, one busy", "columns": ["case", "s"], "rows": [["a", "0.5"], ["b", 1.25]],
+              "notes": ["First note.", "Second note."]}
+    assert build_docs.bench_block(record) == (
+        "Measured with `python scripts/bench_x.py --quick` (2026-12-06; 2 cores, one busy).\n\n"
+        "| case | s |\n|---|---|\n| a | 0.5 |\n| b | 1.25 |\n\nFirst note. Second note.")
+    assert build_docs.bench_block({**record, "notes": []}).endswith("| b | 1.25 |")
+
+
+def test_a_block_of_an_unknown_kind_or_study_fails_loudly():
+    build_docs = _build_docs()
+    with pytest.raises(ValueError, match="no kind"):
+        build_docs.render_block("nonsense:x")
+    with pytest.raises(ValueError, match="no contender"):
+        build_docs.render_block("study:ace-clip-nbody only=strict,no-such-contender")
+    with pytest.raises(ValueError, match="no docs/benchmarks/no-such-bench.json"):
+        build_docs.render_block("bench:no-such-bench")
+
+
 def test_acezoo_list_block_in_the_docs_is_the_real_output():
     real = subprocess.run([sys.executable, "-m", "acezoo", "list"], capture_output=True, text=True, check=True,
                           cwd=ROOT).stdout.rstrip("\n")
