@@ -11,6 +11,8 @@ Generated, never edited by hand (``tests/test_docs.py`` regenerates them and com
   (``ZooConfig`` and ``StudySpec``);
 - ``docs/site/studies/<question>.md``: one page per study question, each study's tables from
   its committed records (``acezoo.studies.summary.summarise``), its plot and its commands;
+- ``docs/studies/<question>/README.md``: the records of one question, one folder per study, current
+  and superseded studies told apart;
 - ``docs/site/studies/questions.md`` and ``docs/site/studies/ace-pays-off.md``: the index of
   questions and the "where ACE pays off" table (one row per task: strict, ACE, verdict);
 - the blocks between ``<!-- BEGIN generated: NAME -->`` and ``<!-- END generated: NAME -->`` in
@@ -199,6 +201,39 @@ def questions_index() -> str:
         lines.append(f"- [{q.title}]({q.slug}.md): " + ", ".join(
             f"`{s}`" + (" (superseded)" if _study(s).spec.status == "superseded" else "") for s in q.studies))
     return "\n".join(lines) + "\n"
+
+
+def question_readme(q: Question) -> str:
+    """``docs/studies/<question>/README.md``: the question's studies, current first, and where their records are."""
+    studies = [_study(name) for name in q.studies]
+    lines = [f"# {q.title}", "", GENERATED_NOTE, "",
+             f"The records of the studies that answer this question, one folder per study (`<study>/results/`: one "
+             f"JSON record per finished trial; `<study>/histories/`: its per-epoch curves, gzip). The tables: "
+             f"[docs/site/studies/{q.slug}.md](../../site/studies/{q.slug}.md), or "
+             f"`acezoo study zoo_studies/<study>.yaml --summary`.", ""]
+    for status in ("current", "superseded"):
+        rows = [s for s in studies if s.spec.status == status]
+        if not rows:
+            continue
+        lines += [f"## {status.capitalize()}", "", "| study | study file | records | status |", "|---|---|---|---|"]
+        for s in rows:
+            spec = s.spec
+            if _committed(s):
+                rel = os.path.relpath(ROOT / spec.records, ROOT / "docs" / "studies" / q.slug)
+                where = f"[`{spec.records}`]({rel})"
+            else:
+                where = f"not committed (a run writes them to `{spec.records or 'studies/' + spec.name}`)"
+            state = f"superseded by `{spec.superseded_by}`" if status == "superseded" else "current"
+            lines.append(f"| `{spec.name}` | [`zoo_studies/{spec.name}.yaml`](../../../zoo_studies/{spec.name}.yaml) | "
+                         f"{where} | {state} |")
+        lines.append("")
+    extra = sorted(p.parent.parent.name for p in (ROOT / "docs" / "studies" / q.slug).glob("*/seed*/result.json"))
+    if extra:
+        lines += ["## Other records", ""]
+        lines += [f"- [`{name}`]({name}): the EGNN authors' model and loop (`scripts/study_reference_egnn.py`)"
+                  for name in sorted(set(extra))]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def pays_off_page() -> str:
@@ -623,8 +658,8 @@ def bench_block(record: dict[str, Any]) -> str:
 def render_bench(name: str, options: dict[str, str]) -> str:
     """``bench:NAME``: the benchmark record ``docs/benchmarks/NAME.json`` (:func:`bench_block`)."""
     path = ROOT / "docs" / "benchmarks" / f"{name}.json"
-    if not path.is_file():
-        raise ValueError(f"bench:{name}: no {path.relative_to(ROOT)}")
+    if not path.is_file():  # a page may name a benchmark before its record is committed
+        return f"No benchmark record `{path.relative_to(ROOT)}` is committed yet."
     return bench_block(json.loads(path.read_text()))
 
 
@@ -664,6 +699,7 @@ def generate(root: Path = ROOT) -> dict[str, str]:
              str(SITE / "studies" / "ace-pays-off.md"): pays_off_page()}
     for q in QUESTIONS:
         files[str(SITE / "studies" / f"{q.slug}.md")] = question_page(q)
+        files[f"docs/studies/{q.slug}/README.md"] = question_readme(q)
     for rel in pages_with_blocks(root):
         text = files.get(rel, (root / rel).read_text())
         if rel == "README.md":

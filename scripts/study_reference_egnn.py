@@ -229,11 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--checkpoint-every", type=int, default=25)
     ap.add_argument("--workers", type=int, default=1, help="seeds trained side by side, one thread each")
-    ap.add_argument("--out", type=Path, default=Path("study/reference-egnn"))
+    ap.add_argument("--out", type=Path, default=Path("docs/studies/nbody-egnn/reference-egnn"))
     ap.add_argument("--summary", action="store_true", help="only print the table of finished seeds")
     ap.add_argument("--plot", type=Path, default=None, help="write the curves (PNG) here")
     ap.add_argument("--compare", type=Path, default=None,
-                    help="a study's <records>/results/ folder (e.g. docs/studies/ace/nbody/results) whose "
+                    help="a study's <records>/results/ folder (e.g. docs/studies/nbody-egnn/ace-nbody/results) whose "
                     "strict-s<seed>.json runs join the plot (dashed)")
     ap.add_argument("--run-seed", type=int, default=None, help=argparse.SUPPRESS)  # one worker process
     args = ap.parse_args(argv)

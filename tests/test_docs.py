@@ -98,14 +98,13 @@ def test_bench_block_renders_a_benchmark_record():
     assert build_docs.bench_block({**record, "notes": []}).endswith("| b | 1.25 |")
 
 
-def test_a_block_of_an_unknown_kind_or_study_fails_loudly():
+def test_a_block_of_an_unknown_kind_or_study_fails_loudly_and_a_missing_bench_record_is_said():
     build_docs = _build_docs()
     with pytest.raises(ValueError, match="no kind"):
         build_docs.render_block("nonsense:x")
     with pytest.raises(ValueError, match="no contender"):
         build_docs.render_block("study:ace-clip-nbody only=strict,no-such-contender")
-    with pytest.raises(ValueError, match="no docs/benchmarks/no-such-bench.json"):
-        build_docs.render_block("bench:no-such-bench")
+    assert "docs/benchmarks/no-such-bench.json" in build_docs.render_block("bench:no-such-bench")
 
 
 def test_acezoo_list_block_in_the_docs_is_the_real_output():
@@ -122,3 +121,25 @@ def test_every_study_file_has_a_question_page():
     build_docs = _build_docs()
     listed = {name for q in build_docs.QUESTIONS for name in q.studies}
     assert listed == {p.stem for p in (ROOT / "zoo_studies").glob("*.yaml")}
+
+
+#: studies whose records have not moved to their question's folder yet (a study is writing there)
+NOT_YET_MOVED = {"egno-mocap"}
+
+
+def test_records_are_organised_by_question():
+    """docs/studies/<question>/<study>/: each study's committed records in its question's folder, and each
+    question folder's README (generated) tells current from superseded studies."""
+    build_docs = _build_docs()
+    for q in build_docs.QUESTIONS:
+        readme = (ROOT / "docs" / "studies" / q.slug / "README.md").read_text()
+        for name in q.studies:
+            study = build_docs._study(name)
+            assert f"`{name}`" in readme
+            if study.spec.status == "superseded":
+                assert f"superseded by `{study.spec.superseded_by}`" in readme
+            if build_docs._committed(study) and name not in NOT_YET_MOVED:
+                assert study.spec.records == f"docs/studies/{q.slug}/{name}", (name, study.spec.records)
+    folders = {p.name for p in (ROOT / "docs" / "studies").iterdir() if p.is_dir()}
+    assert folders <= {q.slug for q in build_docs.QUESTIONS} | {"egno"}, folders
+

@@ -96,7 +96,7 @@ def test_summary_writes_tables_json_and_plot(tmp_path: Path, monkeypatch: pytest
 
     out = tmp_path / "segnn"
     for folder in ("results", "histories"):
-        shutil.copytree(ROOT / "docs/studies/segnn/segnn-nbody" / folder, out / folder)
+        shutil.copytree(ROOT / "docs/studies/nbody-segnn/segnn-nbody" / folder, out / folder)
     assert main(["study", str(ROOT / "zoo_studies/segnn-nbody.yaml"), "--summary", "--records", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| ace-authors | 3 |" in printed and "Paired by seed against strict" in printed

@@ -14,7 +14,7 @@ validation value of its selected model); the test metric is reported beside it, 
       - {name: strict, overrides: [constraints.mode=strict], note: the equivariant network alone}
       - {name: ace, overrides: [constraints.mode=equality]}
     seeds: [0, 1, 2]
-    records: docs/studies/ace/nbody
+    records: docs/studies/nbody-egnn/ace-nbody
 """
 from __future__ import annotations
 
