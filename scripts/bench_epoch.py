@@ -392,7 +392,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="keep: the trainer's default `train.keep_freed_memory` (glibc keeps freed memory); "
                     "default: the C library's own thresholds, for every row (run the script once with each)")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers to this file")
+    ap.add_argument("--record-dir", type=Path, default=None,
+                    help="write the docs' records here (epoch-strict.json, epoch-equality.json)")
     return ap.parse_args(argv)
+
+
+def write_record(folder: Path, argv: list[str], mode: str, result: dict[str, Any]) -> None:
+    """The docs' table of one mode: median seconds per implementation and the ratio to the original."""
+    from acezoo.benchmarking import bench_record, write_bench_record
+
+    med, checks = result["medians"], result["checks"]
+    rows = [[LABELS[impl], f"{m['epoch']:.3f}", f"{m['validate']:.3f}", f"{m['total']:.3f}",
+             f"{m['total'] / med['original']['total']:.3f}"] for impl, m in med.items()]
+    notes = ["Same weights, outputs max |original - current|: "
+             + ", ".join(f"{k} {v:.2e}" for k, v in checks["output max abs diff"].items())
+             + f"; gradients of one batch: {checks['gradient max abs diff']:.2e}."]
+    if "compiled" in checks:
+        notes.append("Compiled vs eager, max abs difference: "
+                     + ", ".join(f"{k} {v:.2e}" for k, v in checks["compiled"].items()) + ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bench_record(folder / f"epoch-{mode}.json", bench_record(
+        "scripts/bench_epoch.py", argv,
+        ["implementation", "train epoch (s)", "validation (s)", "total (s)", "total / original"], rows, notes))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes:
             result = bench_mode(mode, data, args, Path(tmp))
             print_mode(mode, result)
+            if args.record_dir is not None:
+                write_record(args.record_dir, sys.argv[1:] if argv is None else argv, mode, result)
             report["modes"][mode] = result
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,7 @@ from torch_geometric.data import Batch
 
 from acezoo.archs.se3_transformer import SE3TransformerSpec
 from acezoo.benchmarking import (
-    Row, Step, environment, interleaved, peak_rss_kib, peak_rss_reset, print_ratios, print_stats, ratio_rows,
+    Row, bench_record, ratio_table, write_bench_record, Step, environment, interleaved, peak_rss_kib, peak_rss_reset, print_ratios, print_stats, ratio_rows,
     synchronizer,
 )
 from acezoo.benchmarking import plain_step as _plain_step
@@ -239,6 +239,29 @@ def run_degree(degree: int, args: argparse.Namespace, device: torch.device, batc
             "memory": memory, "skipped": skipped}
 
 
+def write_records(folder: Path, argv: list[str], degrees: dict[int, dict[str, Any]]) -> None:
+    """The docs' tables of this run: per degree and contender the parameters, the step time and the
+    peak memory; the ratios of every degree."""
+    script = "scripts/bench_se3.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, ratios = [], []
+    for degree, result in degrees.items():
+        by_label = {label: name for name, label in LABELS.items()}
+        for label, count in result["parameters"].items():
+            step = result.get("steps", {}).get(label)
+            name = by_label.get(label) or ("ours-wide" if "channels (>=" in label else "")
+            memory = result.get("memory", {}).get(name, {})
+            rows.append([f"<= {degree}", label, f"{count:,}", f"{step['median_s'] * 1e3:.1f}" if step else "-",
+                         f"{memory['peak_mib']:.0f}" if "peak_mib" in memory else "-"])
+        ratios += ratio_table(result.get("ratios", []))[1]
+    write_bench_record(folder / "se3t-steps.json", bench_record(
+        script, argv, ["degrees", "contender", "parameters", "step, median (ms)", "peak memory (MiB)"], rows,
+        [f"A training step (forward, backward, Adam) on one batch of {N_GRAPHS} N-body graphs of {N_NODES} nodes; "
+         f"peak memory of a fresh process building the model and taking {MEMORY_STEPS} steps."]))
+    write_bench_record(folder / "se3t-ratios.json", bench_record(script, argv, ratio_table([])[0], ratios))
+    print(f"wrote the records to {folder}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--degrees", nargs="+", type=int, default=[1, 2], help="largest feature degrees to compare")
@@ -253,6 +276,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--no-wide", action="store_true", help="skip ours at their parameter count")
     ap.add_argument("--wide", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--record-dir", type=Path, default=None,
+                    help="write the docs' records here (se3t-steps.json, se3t-ratios.json)")
     ap.add_argument("--probe", choices=list(LABELS), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -272,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  repeats {args.repeats}, warmup {args.warmup}; contenders interleaved, order rotating per round")
     batch = make_batch(device)
     report = {"environment": env, "degrees": {d: run_degree(d, args, device, batch) for d in args.degrees}}
+    if args.record_dir is not None:
+        write_records(args.record_dir, sys.argv[1:] if argv is None else argv, report["degrees"])
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1))
         print(f"\nwrote {args.json}")

@@ -72,7 +72,8 @@ QUESTIONS = (
               ("MoCap, EGNN, published protocol, equality", "ace-mocap", "height-strict", "height-equality-stream"),
               ("MoCap, EGNN, published protocol, resilient", "ace-mocap", "height-strict", "height-resilient"))),
     Question("mocap-egno", "Does ACE pay off for EGNO, the paper's MoCap model?", ("egno-mocap",),
-             (("MoCap, EGNO", "egno-mocap", None, None),)),
+             (("MoCap, EGNO, equality", "egno-mocap", "strict", "equality"),
+              ("MoCap, EGNO, resilient", "egno-mocap", "strict", "resilient"))),
     Question("digits", "Does ACE pay off on rotated digits (p4 group CNN)?", ("ace-rerun-digits", "ace-digits"),
              (("Rotated digits, p4 GCNN", "ace-rerun-digits", None, None),)),
     Question("advection", "Does ACE pay off on wind advection (p4 group CNN)?", ("ace-advection",),
@@ -112,8 +113,48 @@ def _fold(text: str) -> str:
 
 
 def _mean_std(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4g} +- {sd:.2g}"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} +- {statistics.stdev(values):.2g}"
+
+
+def _n_seeds(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
+# the published figures set beside a headline row (``acezoo.hub.published``): task label ->
+# (arch, data set, the ACE row's constraint mode, MoCap frames)
+PUBLISHED_ROWS: dict[str, tuple[str, str, str, int | None]] = {
+    "N-body, EGNN (clip 1)": ("egnn", "nbody_charged", "equality", None),
+    "N-body, EGNN, the authors' draw (clip 1)": ("egnn", "nbody_charged", "equality", None),
+    "N-body, SEGNN (the authors' recipe)": ("segnn", "nbody_charged", "equality", None),
+    "MoCap, EGNO, equality": ("egno", "mocap_run", "equality", 5),
+    "MoCap, EGNO, resilient": ("egno", "mocap_run", "resilient", 5),
+}
+HEADLINE_HEADER = ("| task | strict (test) | ACE, chosen on validation (test) | verdict | published: strict / ACE | study |\n"
+                   "|---|---|---|---|---|---|")
+
+
+def published_cell(label: str) -> str:
+    """The published strict and ACE figures for a headline row (the ACE paper's own strict re-run
+    where it reports one), or ``-``."""
+    from acezoo.hub.published import published_for
+
+    if label not in PUBLISHED_ROWS:
+        return "-"
+    arch, dataset, mode, frames = PUBLISHED_ROWS[label]
+    figures = published_for(arch, dataset, mode, frames)
+    strict = [f for f in figures if f.mode == "strict"]
+    strict = [f for f in strict if "ACE" in f.source] or strict
+    ace = [f for f in figures if f.mode == mode and "ACE" in f.model]
+
+    def show(figs: list[Any]) -> str:
+        if not figs:
+            return "-"
+        f = figs[0]
+        return f"{f.value:g}" + (f" +- {f.std:g}" if f.std is not None else "")
+
+    return f"{show(strict)} / {show(ace)}"
 
 
 def headline_row(label: str, study_name: str, baseline: str | None, ace: str | None, link: str) -> str | None:
@@ -137,17 +178,17 @@ def headline_row(label: str, study_name: str, baseline: str | None, ace: str | N
     p = paired[0]
     n = len(p["seeds"])
     lower = "ACE" if p["test_diff_mean"] < 0 else "strict"
-    verdict = (f"{lower} lower on the mean; ACE lower on test in {p['test_wins']} of {n} seeds, "
+    verdict = (f"{lower} lower on the mean; ACE lower on test in {p['test_wins']} of {_n_seeds(n)}, "
                f"on validation in {p['val_wins']} of {n} (sign test p = {p['sign_test_p']:.2g})")
     unit = f" ({spec.report.unit})" if spec.report.unit else ""
-    return (f"| {label}{unit} | {_mean_std(base)} ({len(base)} seeds, `{baseline}`) | "
-            f"{_mean_std(mine)} ({len(mine)} seeds, `{ace}`) | {verdict} | [{study_name}]({link}) |")
+    return (f"| {label}{unit} | {_mean_std(base)} ({_n_seeds(len(base))}, `{baseline}`) | "
+            f"{_mean_std(mine)} ({_n_seeds(len(mine))}, `{ace}`) | {verdict} | {published_cell(label)} | "
+            f"[{study_name}]({link}) |")
 
 
 def pays_off_table(link_prefix: str) -> str:
     """The "where ACE pays off" table; links are ``link_prefix + <question slug>.md``."""
-    lines = ["| task | strict (test) | ACE, chosen on validation (test) | verdict | study |",
-             "|---|---|---|---|---|"]
+    lines = HEADLINE_HEADER.split("\n")
     for q in QUESTIONS:
         for label, study_name, baseline, ace in q.headline:
             row = headline_row(label, study_name, baseline, ace, f"{link_prefix}{q.slug}.md")
@@ -184,8 +225,7 @@ def question_page(q: Question) -> str:
         row = headline_row(label, study_name, baseline, ace, f"{q.slug}.md")
         if row:
             if len(parts) == 4:
-                parts += ["| task | strict (test) | ACE, chosen on validation (test) | verdict | study |",
-                          "|---|---|---|---|---|"]
+                parts += HEADLINE_HEADER.split("\n")
             parts.append(row)
     if len(parts) > 4:
         parts.append("")
