@@ -525,6 +525,41 @@ def _paired_line(first: str, other: str, a: dict[int, float], b: dict[int, float
             f"lower in {sum(d < 0 for d in diffs)} of {len(diffs)} seeds")
 
 
+def _cached_columns(names: list[str], records: list[dict[str, Any]], cache: dict[str, Any], columns: list[str],
+                    scale: float) -> tuple[dict[str, dict[str, dict[int, float]]], dict[str, tuple[list, list[str]]]]:
+    """Per contender with records: its records and one cell per column (mean +- std over seeds of the
+    cached values, times ``scale``); and the values by contender, column and seed (for the paired lines)."""
+    from acezoo.studies.records import trial_key
+
+    by: dict[str, dict[str, dict[int, float]]] = {}
+    rows: dict[str, tuple[list, list[str]]] = {}
+    for c in names:
+        rs = [r for r in records if r["contender"] == c]
+        if not rs:
+            continue
+        cells = []
+        for col in columns:
+            got = {r["seed"]: cache[trial_key(c, r["seed"])][col] * scale for r in rs
+                   if col in cache[trial_key(c, r["seed"])]}
+            by.setdefault(c, {})[col] = got
+            cells.append(_ms(list(got.values())) + ("" if len(got) == len(rs) else f" ({len(got)} seeds)"))
+        rows[c] = (rs, cells)
+    return by, rows
+
+
+def _paired_section(by: dict[str, dict[str, dict[int, float]]], columns: list[str], label: Any) -> str:
+    """"Paired by seed": each contender against the first, per column (``label(column)`` names it)."""
+    paired = []
+    if len(by) > 1:
+        first, *others = list(by)
+        for c in others:
+            for col in columns:
+                line = _paired_line(first, c, by[first][col], by[c][col], label(col))
+                if line:
+                    paired.append(f"- {line}")
+    return "\n\nPaired by seed:\n\n" + "\n".join(paired) if paired else ""
+
+
 def render_robustness(name: str, options: dict[str, str]) -> str:
     """``robustness:NAME``: the test metric under input noise, from ``<records>/robustness.json``
     (``scripts/study_rescore.py --robustness``): mean +- std over seeds per noise level, then each
@@ -543,30 +578,12 @@ def render_robustness(name: str, options: dict[str, str]) -> str:
     unit = _scale_label(times, spec.report.unit)
     lines = [f"| contender | seeds | " + " | ".join(f"noise {sg}" for sg in sigmas) + " |",
              "|---|---|" + "---|" * len(sigmas)]
-    by: dict[str, dict[str, dict[int, float]]] = {}
-    for c in names:
-        rs = [r for r in records if r["contender"] == c]
-        if not rs:
-            continue
-        cells = []
-        for sg in sigmas:
-            got = {r["seed"]: cache[trial_key(c, r["seed"])][sg] * scale for r in rs
-                   if sg in cache[trial_key(c, r["seed"])]}
-            by.setdefault(c, {})[sg] = got
-            cells.append(_ms(list(got.values())) + ("" if len(got) == len(rs) else f" ({len(got)} seeds)"))
-        lines.append(f"| {c} | {len(rs)} | " + " | ".join(cells) + " |")
+    by, rows = _cached_columns(names, records, cache, sigmas, scale)
+    lines += [f"| {c} | {len(rs)} | " + " | ".join(cells) + " |" for c, (rs, cells) in rows.items()]
     out = "\n".join(lines)
     if unit:
         out = f"Test metric ({unit}) under input noise, mean +- std over seeds:\n\n{out}"
-    paired = []
-    if len(by) > 1:
-        first, *others = list(by)
-        for c in others:
-            for sg in sigmas:
-                line = _paired_line(first, c, by[first][sg], by[c][sg], f"noise {sg}")
-                if line:
-                    paired.append(f"- {line}")
-    return out + ("\n\nPaired by seed:\n\n" + "\n".join(paired) if paired else "")
+    return out + _paired_section(by, sigmas, lambda sg: f"noise {sg}")
 
 
 def render_rescore(name: str, options: dict[str, str]) -> str:
@@ -597,30 +614,12 @@ def render_rescore(name: str, options: dict[str, str]) -> str:
 
     lines = ["| contender | seeds | test, the study's split | " + " | ".join(head(lb) for lb in labels) + " |",
              "|---|---|---|" + "---|" * len(labels)]
-    by: dict[str, dict[str, dict[int, float]]] = {}
-    for c in names:
-        rs = [r for r in records if r["contender"] == c]
-        if not rs:
-            continue
-        cells = []
-        for label in labels:
-            got = {r["seed"]: cache[trial_key(c, r["seed"])][label] * scale for r in rs
-                   if label in cache[trial_key(c, r["seed"])]}
-            by.setdefault(c, {})[label] = got
-            cells.append(_ms(list(got.values())) + ("" if len(got) == len(rs) else f" ({len(got)} seeds)"))
-        lines.append(f"| {c} | {len(rs)} | {_ms([delivered_test(r) * scale for r in rs])} | " + " | ".join(cells)
-                     + " |")
+    by, rows = _cached_columns(names, records, cache, labels, scale)
+    lines += [f"| {c} | {len(rs)} | {_ms([delivered_test(r) * scale for r in rs])} | " + " | ".join(cells) + " |"
+              for c, (rs, cells) in rows.items()]
     out = (f"Test metric{f' ({unit})' if unit else ''} of each selected model on other test data (the "
            "overrides of each column; test samples in brackets), mean +- std over seeds:\n\n" + "\n".join(lines))
-    paired = []
-    if len(by) > 1:
-        first, *others = list(by)
-        for c in others:
-            for label in labels:
-                line = _paired_line(first, c, by[first][label], by[c][label], f"`{label}`")
-                if line:
-                    paired.append(f"- {line}")
-    return out + ("\n\nPaired by seed:\n\n" + "\n".join(paired) if paired else "")
+    return out + _paired_section(by, labels, lambda label: f"`{label}`")
 
 
 def _reference_folder(name: str) -> Path:
