@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -207,6 +208,31 @@ def _ray_cli() -> str:
     return str(Path(sys.executable).with_name("ray"))
 
 
+def _cluster_session(port: int) -> str:
+    """The session folder of the cluster whose head listens on ``port`` (from its GCS server's command line)."""
+    for pid in subprocess.run(["pgrep", "-f", f"gcs_server.*--gcs_server_port={port}"],
+                              capture_output=True, text=True).stdout.split():
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        for arg in args:
+            if arg.startswith(b"--session-dir="):
+                return arg.split(b"=", 1)[1].decode()
+    raise AssertionError(f"no GCS server on port {port}")
+
+
+def _stop_cluster(session: str, port: int) -> None:
+    """Kill this test's cluster only (every process naming its session folder, and their workers),
+    never another Ray on the machine (``ray stop --force`` would kill a study the developer runs)."""
+    pids = [int(p) for p in subprocess.run(["pgrep", "-f", session], capture_output=True, text=True).stdout.split()]
+    for pid in _with_descendants(pids):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # `ray start` names its head here
+    if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+        current.unlink()
+
+
 def test_a_trial_survives_the_death_of_its_node(tmp_path: Path, reference: Path) -> None:
     """Two local nodes of one CPU each; the worker node is killed (SIGKILL to its raylet) while it
     trains a trial; that trial finishes on the head node from its last checkpoint, equal to an
@@ -216,6 +242,7 @@ def test_a_trial_survives_the_death_of_its_node(tmp_path: Path, reference: Path)
     head = [_ray_cli(), "start", "--head", "--num-cpus", "1", "--port", str(port), "--include-dashboard", "false",
             "--disable-usage-stats"]
     subprocess.run(head, check=True, capture_output=True, env=env, timeout=120)
+    session = _cluster_session(port)
     try:
         subprocess.run([_ray_cli(), "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "1",
                         "--node-manager-port", str(worker_port), "--disable-usage-stats"],
@@ -247,4 +274,4 @@ def test_a_trial_survives_the_death_of_its_node(tmp_path: Path, reference: Path)
         ref = _records(reference)
         assert {k: _comparable(v) for k, v in done.items()} == {k: _comparable(v) for k, v in ref.items()}
     finally:
-        subprocess.run([_ray_cli(), "stop", "--force"], capture_output=True, env=env, timeout=120)
+        _stop_cluster(session, port)
