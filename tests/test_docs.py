@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -115,6 +116,20 @@ def test_acezoo_list_block_in_the_docs_is_the_real_output():
     assert block is not None, "docs/site/cli.md lost its generated `acezoo list` block"
     assert block.group(1) == real
     assert "se3t_nbody_field_resilient" in block.group(1)
+
+
+def test_the_qm9_frame_check_in_the_docs_is_the_real_output(tmp_path):
+    """datasets.md shows `scripts/check_qm9_frames.py --molecules 5000` (deterministic: a fixed draw of
+    molecules); running it again prints the same lines."""
+    if importlib.util.find_spec("qm9pack") is None:
+        pytest.skip("qm9pack is not installed (pip install 'acezoo[qm9]'): the check reads its QM9 files")
+    page = (ROOT / "docs" / "site" / "datasets.md").read_text()
+    block = re.search(r"```text\n\$ python (scripts/check_qm9_frames\.py [^\n]*)\n(.*?)\n```", page, re.S)
+    assert block, "datasets.md no longer shows the QM9 frame check"
+    env = {**os.environ, "ACEZOO_HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, *block.group(1).split()], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=600, check=True)
+    assert done.stdout.strip() == block.group(2).strip()
 
 
 def test_every_study_file_has_a_question_page():
