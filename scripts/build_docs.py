@@ -560,10 +560,10 @@ def _paired_section(by: dict[str, dict[str, dict[int, float]]], columns: list[st
     return "\n\nPaired by seed:\n\n" + "\n".join(paired) if paired else ""
 
 
-def render_robustness(name: str, options: dict[str, str]) -> str:
-    """``robustness:NAME``: the test metric under input noise, from ``<records>/robustness.json``
-    (``scripts/study_rescore.py --robustness``): mean +- std over seeds per noise level, then each
-    contender paired by seed with the first."""
+def _cached_study(name: str, options: dict[str, str], cache_file: str) -> tuple[Any, list[str], float, float,
+                                                                                 dict[str, Any], list[dict[str, Any]]]:
+    """What a block over a study's cached rescoring needs: its spec, the contenders, the extra scale
+    (``times=``), the metric's scale, the cache ``<records>/<cache_file>`` and the records it covers."""
     from acezoo.studies.records import trial_key
 
     study = _study(name)
@@ -571,9 +571,18 @@ def render_robustness(name: str, options: dict[str, str]) -> str:
     seeds = _seeds(options.get("seeds"), list(spec.seeds))
     names = _contenders(spec, options)
     times = float(options.get("times", 1))
-    scale = spec.report.scale * times
-    cache = _cache(study, "robustness.json")
+    cache = _cache(study, cache_file)
     records = [r for r in _records_of(study, names, seeds) if trial_key(r["contender"], r["seed"]) in cache]
+    return spec, names, times, spec.report.scale * times, cache, records
+
+
+def render_robustness(name: str, options: dict[str, str]) -> str:
+    """``robustness:NAME``: the test metric under input noise, from ``<records>/robustness.json``
+    (``scripts/study_rescore.py --robustness``): mean +- std over seeds per noise level, then each
+    contender paired by seed with the first."""
+    from acezoo.studies.records import trial_key
+
+    spec, names, times, scale, cache, records = _cached_study(name, options, "robustness.json")
     sigmas = sorted({sg for r in records for sg in cache[trial_key(r["contender"], r["seed"])]}, key=float)
     unit = _scale_label(times, spec.report.unit)
     lines = [f"| contender | seeds | " + " | ".join(f"noise {sg}" for sg in sigmas) + " |",
@@ -593,15 +602,8 @@ def render_rescore(name: str, options: dict[str, str]) -> str:
     from acezoo.studies.records import trial_key
     from acezoo.studies.summary import delivered_test
 
-    study = _study(name)
-    spec = study.spec
-    seeds = _seeds(options.get("seeds"), list(spec.seeds))
-    names = _contenders(spec, options)
-    times = float(options.get("times", 1))
-    scale = spec.report.scale * times
-    cache = _cache(study, "rescore.json")
+    spec, names, times, scale, cache, records = _cached_study(name, options, "rescore.json")
     samples = cache.get("_samples", {})
-    records = [r for r in _records_of(study, names, seeds) if trial_key(r["contender"], r["seed"]) in cache]
     labels: list[str] = []
     for r in records:
         for label in cache[trial_key(r["contender"], r["seed"])]:
