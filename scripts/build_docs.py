@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -112,12 +113,6 @@ def _fold(text: str) -> str:
     return " ".join(text.split())
 
 
-def _mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.4g}"
-    return f"{statistics.mean(values):.4g} +- {statistics.stdev(values):.2g}"
-
-
 def _n_seeds(n: int) -> str:
     return f"{n} seed" + ("s" if n != 1 else "")
 
@@ -181,8 +176,8 @@ def headline_row(label: str, study_name: str, baseline: str | None, ace: str | N
     verdict = (f"{lower} lower on the mean; ACE lower on test in {p['test_wins']} of {_n_seeds(n)}, "
                f"on validation in {p['val_wins']} of {n} (sign test p = {p['sign_test_p']:.2g})")
     unit = f" ({spec.report.unit})" if spec.report.unit else ""
-    return (f"| {label}{unit} | {_mean_std(base)} ({_n_seeds(len(base))}, `{baseline}`) | "
-            f"{_mean_std(mine)} ({_n_seeds(len(mine))}, `{ace}`) | {verdict} | {published_cell(label)} | "
+    return (f"| {label}{unit} | {_ms(base)} ({_n_seeds(len(base))}, `{baseline}`) | "
+            f"{_ms(mine)} ({_n_seeds(len(mine))}, `{ace}`) | {verdict} | {published_cell(label)} | "
             f"[{study_name}]({link}) |")
 
 
@@ -412,15 +407,17 @@ def _scale_label(times: float, unit: str) -> str:
     """The unit of values multiplied by ``times`` (1e3 -> "x 1e-3")."""
     if times == 1:
         return unit
-    exponent = round(__import__("math").log10(times))
+    exponent = round(math.log10(times))
     return f"{unit} x 1e{-exponent}".strip() if unit else f"x 1e{-exponent}"
 
 
 def _ms(values: list[float], fmt: str = ".4g") -> str:
+    """Mean +- standard deviation over seeds; one seed's value alone; ``-`` for none."""
     if not values:
         return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):{fmt}} +- {sd:.2g}"
+    if len(values) == 1:
+        return f"{values[0]:{fmt}}"
+    return f"{statistics.mean(values):{fmt}} +- {statistics.stdev(values):.2g}"
 
 
 def _records_of(study: Any, names: list[str], seeds: list[int]) -> list[dict[str, Any]]:
