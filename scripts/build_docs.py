@@ -435,7 +435,7 @@ def render_study(name: str, options: dict[str, str]) -> str:
     ``except=`` restrict them."""
     import dataclasses
 
-    from acezoo.studies.summary import _paired_table, contender_table, paired_rows, summarise
+    from acezoo.studies.summary import paired_table, contender_table, paired_rows, summarise
 
     study = _study(name)
     if not _committed(study):
@@ -466,7 +466,7 @@ def render_study(name: str, options: dict[str, str]) -> str:
         if baseline not in names:
             names = [baseline, *names]
             records = _records_of(study, names, seeds)
-        return _paired_table(paired_rows(records, names, baseline, rep.scale), baseline, rep.unit)
+        return paired_table(paired_rows(records, names, baseline, rep.scale), baseline, rep.unit)
     raise ValueError(f"study:{name}: part={part!r} is not all, table or paired")
 
 

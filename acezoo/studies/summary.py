@@ -22,7 +22,7 @@ from typing import Any
 from acezoo.studies.records import collect
 from acezoo.studies.loader import Study
 
-__all__ = ["Summary", "summarise", "contender_table", "paired_rows", "sign_test_p", "delivered_test"]
+__all__ = ["Summary", "summarise", "contender_table", "paired_rows", "paired_table", "sign_test_p", "delivered_test"]
 
 
 def _mean_std(values: list[float], scale: float) -> str:
@@ -106,7 +106,8 @@ def paired_rows(records: list[dict[str, Any]], contenders: Sequence[str], baseli
     return out
 
 
-def _paired_table(rows: list[dict[str, Any]], baseline: str, unit: str) -> str:
+def paired_table(rows: list[dict[str, Any]], baseline: str, unit: str) -> str:
+    """The markdown table of :func:`paired_rows`: each contender's test difference to ``baseline``."""
     unit_s = f" ({unit})" if unit else ""
     lines = [f"| contender | paired seeds | test - {baseline}{unit_s}, mean +- std | lower on test | "
              "lower on validation | sign test p |", "|---|---|---|---|---|---|"]
@@ -152,5 +153,5 @@ def summarise(study: Study, seeds: Sequence[int] | None = None, only: Sequence[s
         data["paired"] = paired
         if paired:
             text += (f"\nPaired by seed against {rep.baseline} (each contender's delivered model: pruned, or full "
-                     f"where it selects on the full model):\n\n{_paired_table(paired, rep.baseline, rep.unit)}\n")
+                     f"where it selects on the full model):\n\n{paired_table(paired, rep.baseline, rep.unit)}\n")
     return Summary(text, data, winner)
