@@ -29,6 +29,7 @@ remote storage's checkpoint is downloaded to a temporary folder).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_study(args.study, check_trials=False)
         if args.records:
-            study = Study(study.spec, study.source, study.base, Path(args.records))
+            study = dataclasses.replace(study, records=Path(args.records))
         names = _names(study, args.only)
         if not study.records.is_dir():
             raise OptionError(f"{study.source}: no records folder {study.records}; run `acezoo study {study.source}` "

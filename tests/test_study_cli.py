@@ -40,6 +40,7 @@ def _study(tmp_path: Path, **changes: object) -> Path:
     ({"resources": {"cpus": 0}}, "resources.cpus", "greater than or equal to 1"),
     ({"contendrs": []}, "contendrs", "contenders"),
     ({"status": "superseded"}, "", "superseded_by"),
+    ({"continues": "no_such_study.yaml"}, "continues", "no such study file"),
 ])
 def test_bad_study_file_exits_2_naming_file_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       changes: dict, field: str, words: str) -> None:

@@ -187,6 +187,33 @@ def test_an_interrupted_study_resumes_to_the_same_tables(tmp_path: Path, referen
     assert _table(records) == _table(reference)
 
 
+def test_a_study_continues_an_earlier_one_as_if_trained_with_the_larger_budget(tmp_path: Path,
+                                                                              reference: Path) -> None:
+    """``continues:`` the reference study with 4 more epochs: its trial resumes from the reference's
+    last Tune checkpoint and ends exactly where a run with the larger budget from scratch ends."""
+    from acezoo.config.loader import load_config
+    from acezoo.run import train
+    from acezoo.studies.records import make_record
+
+    longer = EPOCHS + 4
+    spec = yaml.safe_load((reference.parent / "tiny.yaml").read_text())
+    spec.update(name="tiny-longer", continues=str(reference.parent / "tiny.yaml"), records=str(tmp_path / "records"))
+    spec["common"] = [*spec["common"], f"train.epochs={longer}", "train.tracking=false"]
+    path = tmp_path / "tiny-longer.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    proc = _run(path, "--only", "ace", "--seeds", "0", "--cpus", "1")
+    assert f"ace-s0: resume (continues tiny/ace-s0 after epoch {EPOCHS})" in proc.stderr, proc.stderr[-2000:]
+    record = _records(tmp_path / "records")["ace-s0"]
+    assert record["resumed_after"] == [EPOCHS] and record["continued_from"] == "tiny/ace-s0"
+    assert record["epochs_run"] == longer
+
+    conf = load_config(ROOT / "zoo_configs" / "egnn_nbody_equality.yaml",
+                       [*spec["common"], "constraints.mode=equality", "seed=0", "train.num_threads=1"])
+    scratch = train(conf, run_dir=tmp_path / "scratch", progress=False)
+    fresh = make_record("ace", 0, ["constraints.mode=equality"], scratch.metrics, scratch.history, "", [EPOCHS])
+    assert _comparable({**record, "continued_from": None}) == _comparable({**fresh, "continued_from": None})
+
+
 def _with_descendants(pids: list[int]) -> list[int]:
     """``pids`` and every process below them (workers are children of their node's raylet)."""
     out, todo = [], list(pids)

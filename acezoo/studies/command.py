@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -46,15 +47,17 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     study = load_study(args.study, check_trials=not args.summary)
     if args.records:
-        study = type(study)(study.spec, study.source, study.base, Path(args.records))
+        study = dataclasses.replace(study, records=Path(args.records))
     if args.summary:
         return write_summary(study, args.seeds, args.only, plot_to=args.plot_to, plot=tuple(args.plot))
     trials = plan_trials(study, args.only, args.seeds)
     print(f"study {study.name}: {len(trials)} trials ({len({c for c, _ in trials})} contenders x "
           f"{len({s for _, s in trials})} seeds) of {study.base}; records in {study.records}", file=sys.stderr)
     run = run_study(study, address=args.address, storage=args.storage, only=args.only, seeds=args.seeds,
-                    progress=not args.no_progress, max_failures=args.max_failures, num_cpus=args.cpus)
-    print(f"{len(run.trained)} trained, {len(run.kept)} kept from earlier runs", file=sys.stderr)
+                    progress=not args.no_progress, max_failures=args.max_failures, num_cpus=args.cpus,
+                    log=lambda line: print(line, file=sys.stderr))
+    taken = f", {len(run.continued)} final in the study it continues" if run.continued else ""
+    print(f"{len(run.trained)} trained, {len(run.kept)} kept from earlier runs{taken}", file=sys.stderr)
     return write_summary(study, args.seeds, args.only)
 
 

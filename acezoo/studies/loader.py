@@ -29,6 +29,7 @@ class Study:
     source: Path
     base: Path
     records: Path
+    continues: Path | None = None  # the earlier study file (``continues:``)
 
     @property
     def name(self) -> str:
@@ -53,6 +54,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError([("", "expected a mapping (name, base, contenders, seeds, ...) at the top level")], str(path))
     return data
+
+
+def _resolve_continues(name: str, source: Path) -> Path:
+    for candidate in (Path(name), source.parent / name):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError([("continues", f"no such study file: {name}")], str(source))
 
 
 def _resolve_base(base: str, source: Path) -> Path:
@@ -110,4 +118,5 @@ def load_study(path: str | Path, check_trials: bool = True) -> Study:
     if check_trials:
         _check_trials(spec, base, source)
     records = Path(spec.records) if spec.records else Path("studies") / spec.name
-    return Study(spec, source, base, records)
+    continues = _resolve_continues(spec.continues, source) if spec.continues else None
+    return Study(spec, source, base, records, continues)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class StudyRun:
     trained: list[str]
     kept: list[str]
     failed: list[str]
+    continued: list[str] = field(default_factory=list)  # final records taken from the study it continues
 
 
 def plan_trials(study: Study, only: Sequence[str] = (), seeds: Sequence[int] | None = None) -> list[tuple[str, int]]:
@@ -120,10 +121,33 @@ def _record_writer(study: Study, total: int, progress: bool) -> Any:
     return RecordWriter()
 
 
+def _continue_earlier(study: Study, pending: list[tuple[str, int]],
+                      log: Callable[[str], None]) -> tuple[list[str], dict[str, dict[str, object]]]:
+    """Apply ``continues:``: write the earlier study's final records here; the trials that resume
+    from the earlier study's last states ({key: {"source", "epochs", "from"}})."""
+    from acezoo.studies.continuation import plan_continuations
+    from acezoo.studies.loader import load_study
+
+    if study.continues is None:
+        return [], {}
+    earlier = load_study(study.continues, check_trials=False)
+    finals, resumes = [], {}
+    for key, c in plan_continuations(study, earlier, pending).items():
+        log(f"{key}: {c.kind} ({c.reason})")
+        if c.kind == "final":
+            write_record(study.records, {**c.record, "continued_from": f"{earlier.name}/{key}"})
+            finals.append(key)
+        elif c.kind == "resume":
+            resumes[key] = {"source": c.source, "epochs": c.epochs, "from": f"{earlier.name}/{key}"}
+    return finals, resumes
+
+
 def run_study(study: Study, *, address: str | None = None, storage: str | Path | None = None,
               only: Sequence[str] = (), seeds: Sequence[int] | None = None, progress: bool = True,
-              max_failures: int = 3, num_cpus: int | None = None) -> StudyRun:
-    """Train every selected trial of ``study`` that has no record yet (see the module docstring)."""
+              max_failures: int = 3, num_cpus: int | None = None,
+              log: Callable[[str], None] = lambda line: None) -> StudyRun:
+    """Train every selected trial of ``study`` that has no record yet (see the module docstring);
+    ``log`` receives a line for each trial that continues an earlier study's (``continues:``)."""
     from acezoo.studies.trial import run_trial, trial_plan
 
     trials = plan_trials(study, only, seeds)
@@ -131,8 +155,10 @@ def run_study(study: Study, *, address: str | None = None, storage: str | Path |
     store = Storage(storage_uri, study.name)
     kept = _sync_records(study, store, trials)
     pending = [(n, s) for n, s in trials if trial_key(n, s) not in kept]
+    continued, resumes = _continue_earlier(study, pending, log)
+    pending = [(n, s) for n, s in pending if trial_key(n, s) not in continued]
     if not pending:
-        return StudyRun([], kept, [])
+        return StudyRun([], kept, [], continued)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # our bar and lines, not Ray's tables as well
     ray = require_ray()
     from ray import tune
@@ -149,7 +175,7 @@ def run_study(study: Study, *, address: str | None = None, storage: str | Path |
         {trial_key(n, s): trial_overrides(spec, n, s) for n, s in pending},
         {c.name: list(c.overrides) for c in spec.contenders}, storage_uri, spec.name,
         spec.resources.cpus, spec.resources.gpus,
-        {trial_key(n, s): child_tags(study, parent, trial_key(n, s)) for n, s in pending})
+        {trial_key(n, s): child_tags(study, parent, trial_key(n, s)) for n, s in pending}, resumes)
     try:
         ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
@@ -178,7 +204,7 @@ def run_study(study: Study, *, address: str | None = None, storage: str | Path |
         signal.signal(signal.SIGINT, previous)
         ray.shutdown()
     kept_now = _sync_records(study, store, trials)
-    trained = [k for k in kept_now if k not in kept]
+    trained = [k for k in kept_now if k not in kept and k not in continued]
     failed = [trial_key(n, s) for n, s in pending if trial_key(n, s) not in kept_now]
     if parent is not None:
         from acezoo.studies.summary import summarise
@@ -191,4 +217,4 @@ def run_study(study: Study, *, address: str | None = None, storage: str | Path |
     if failed:
         raise StudyFailed(f"study {spec.name}: {len(failed)} trials failed ({', '.join(failed)}); "
                           f"their logs are under {storage_uri}/{spec.name}; run the same command again to retry them")
-    return StudyRun(trained, kept, [])
+    return StudyRun(trained, kept, [], continued)

@@ -97,6 +97,10 @@ class StudySpec(StrictModel):
                                "defaults); its records stay for the record")
     superseded_by: str | None = Field(None, pattern=NAME_PATTERN, description="the study that supersedes this one")
     imports: list[str] = Field(default_factory=list, description="modules to import (plugins)")
+    continues: str | None = Field(
+        None, description="an earlier study file whose trials this one continues under a larger train.epochs: a "
+                          "trial that stopped early there is final here, one that ran its whole budget resumes from "
+                          "its last state (see acezoo.studies.continuation)")
 
     _common_ok = field_validator("common")(_check_overrides)
 

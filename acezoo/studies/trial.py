@@ -4,7 +4,8 @@ The trial trains in a local scratch run directory and, after every epoch, report
 metrics and the whole resumable run directory to Tune as its checkpoint (Tune persists it to
 the study's storage). It starts from, in order: the checkpoint Tune hands back when it retries
 the trial after its worker died; else the newest checkpoint of the same trial in the storage
-(left by an interrupted earlier run of the study); else from scratch. The trainer resumes
+(left by an interrupted earlier run of the study); else the last state of the same trial of the
+study this one continues (``continues:``, see :mod:`acezoo.studies.continuation`); else from scratch. The trainer resumes
 exactly (same batches, same random numbers), so a resumed trial ends with the same weights as
 one that was never interrupted (bit for bit on one CPU thread).
 """
@@ -25,10 +26,13 @@ __all__ = ["run_trial", "TuneReporter", "trial_plan"]
 
 def trial_plan(base: str, overrides_by_key: dict[str, list[str]], contender_overrides: dict[str, list[str]],
                storage: str, study: str, cpus: int, gpus: float,
-               tracking_tags: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
-    """Everything a trial needs, as plain data (sent to every Ray worker)."""
+               tracking_tags: dict[str, dict[str, str]] | None = None,
+               continue_from: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Everything a trial needs, as plain data (sent to every Ray worker). ``continue_from``: the
+    trials that start from an earlier study's last state, ``{key: {"source", "epochs", "from"}}``."""
     return {"base": base, "overrides": overrides_by_key, "contender_overrides": contender_overrides,
-            "storage": storage, "study": study, "cpus": cpus, "gpus": gpus, "tracking_tags": tracking_tags or {}}
+            "storage": storage, "study": study, "cpus": cpus, "gpus": gpus, "tracking_tags": tracking_tags or {},
+            "continue_from": continue_from or {}}
 
 
 def _scalars(record: dict[str, Any]) -> dict[str, float]:
@@ -50,7 +54,24 @@ class TuneReporter(Callback):
         tune.report({**_scalars(record), "trial": self.key}, checkpoint=tune.Checkpoint.from_directory(trainer.run_dir))
 
 
-def _start_from(storage: Storage, key: str, run_dir: Path) -> list[int]:
+def _continue(source: dict[str, Any], key: str, run_dir: Path, conf: Any) -> list[int]:
+    """Start ``run_dir`` from an earlier study's last state of the same trial, under this trial's
+    config (the larger budget); its MLflow run is not continued (this trial tracks its own)."""
+    from acezoo.io.tree import load_tree, save_tree
+    from acezoo.run_layout import STATE_FILE
+    from acezoo.training import checkpoint as ckpt
+
+    shutil.copytree(source["source"], run_dir)
+    ckpt.write_config(run_dir, conf)
+    state = load_tree(run_dir / STATE_FILE)
+    state["mlflow_run_id"] = None
+    save_tree(run_dir / STATE_FILE, state)
+    epochs = int(source["epochs"])
+    (run_dir / MARKER_FILE).write_text(json.dumps({"key": key, "epoch": epochs, "resumed_after": []}))
+    return [epochs]
+
+
+def _start_from(storage: Storage, key: str, run_dir: Path, plan: dict[str, Any], conf: Any) -> list[int]:
     """Put the newest checkpoint of ``key`` into ``run_dir``; the epochs it resumed after (empty: fresh)."""
     from ray import tune
 
@@ -60,7 +81,8 @@ def _start_from(storage: Storage, key: str, run_dir: Path) -> list[int]:
     else:
         newest = storage.newest_checkpoint(key)
         if newest is None:
-            return []
+            source = plan.get("continue_from", {}).get(key)
+            return _continue(source, key, run_dir, conf) if source else []
         storage.download(newest[0], run_dir)
     marker = json.loads((run_dir / MARKER_FILE).read_text())
     return [*marker.get("resumed_after", []), int(marker["epoch"])]
@@ -109,7 +131,7 @@ def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
     run_dir = scratch / key
     where = storage.trial_uri(key)
     try:
-        resumed_after = _start_from(storage, key, run_dir)
+        resumed_after = _start_from(storage, key, run_dir, plan, conf)
         reporter = TuneReporter(key, resumed_after)
         tracking = {"tracking_tags": plan["tracking_tags"].get(key) or None, "tracking_run_name": key}
         try:
@@ -122,6 +144,8 @@ def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
         except TrainingDiverged as exc:
             record = _diverged_record(key, contender, seed, plan["contender_overrides"][contender], run_dir, data,
                                       str(exc), where)
+        if key in plan.get("continue_from", {}):
+            record["continued_from"] = plan["continue_from"][key]["from"]
         storage.write_record(key, record)
         (run_dir / MARKER_FILE).write_text(json.dumps({"key": key, "epoch": record["epochs_run"],
                                                         "resumed_after": resumed_after, "finished": True}))

@@ -1,0 +1,125 @@
+"""Continue an earlier study's trials under a larger epoch budget (the study file's ``continues:``).
+
+A trial of this study and the trial of the same contender and seed in the earlier study are
+the same run up to the earlier budget when their resolved configs differ only in
+``train.epochs`` (and in settings that do not change what is computed: threads, device,
+progress, tracking, output folder) and nothing in training depends on the budget (a constant
+learning rate, no ``schedule`` constraint mode, the earlier budget a multiple of
+``train.eval_every`` so that its last epoch was not an extra validation). Then:
+
+- an earlier trial that stopped before its budget (early stopping, or a diverged loss) stops
+  at the same epoch under the larger budget: its record is final here too (``final``);
+- one that ran its whole budget continues exactly from its last training state
+  (``resume``), as if it had been started with the larger budget (bit for bit on one thread).
+
+Where the earlier trial is missing, its last state is gone, or the configs differ, the trial
+trains from scratch and the reason is reported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from acezoo.studies.loader import Study, trial_overrides
+from acezoo.studies.records import read_record, trial_key
+
+__all__ = ["Continuation", "plan_continuations", "NEUTRAL_KEYS", "state_folder"]
+
+#: config keys that do not change what a run computes (compared configs ignore them)
+NEUTRAL_KEYS = frozenset({"train.epochs", "train.num_threads", "train.progress", "train.device", "train.output_dir",
+                          "train.tracking", "train.tracking_uri", "train.experiment", "train.tracking_grace_s"})
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """How one trial of the study starts from the earlier study's trial of the same key."""
+
+    key: str
+    kind: Literal["final", "resume", "scratch"]
+    reason: str
+    source: str = ""        # the earlier trial's last run directory (a local path or a storage URI)
+    epochs: int = 0         # epochs the earlier trial ran
+    record: dict[str, Any] | None = None  # the earlier record (kind final)
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The dotted keys (outside :data:`NEUTRAL_KEYS`) whose values differ between two config dumps."""
+    fa, fb = _flat(a), _flat(b)
+    return sorted(k for k in set(fa) | set(fb) if k not in NEUTRAL_KEYS and fa.get(k) != fb.get(k))
+
+
+def state_folder(earlier: Study, key: str) -> str | None:
+    """The earlier trial's last run directory: its newest Tune checkpoint in the earlier study's
+    storage (``<records>/tune``), else ``<records>/runs/<key>`` (the layout of the first study
+    runner); None where neither holds a training state."""
+    from acezoo.run_layout import STATE_FILE
+    from acezoo.studies.storage import Storage
+
+    tune = earlier.records / "tune"
+    if tune.is_dir():
+        newest = Storage(str(tune), earlier.name).newest_checkpoint(key)
+        if newest is not None and (Path(newest[0]) / STATE_FILE).is_file():
+            return newest[0]
+    legacy = earlier.records / "runs" / key
+    return str(legacy) if (legacy / STATE_FILE).is_file() else None
+
+
+def _stored_epoch(folder: str) -> int:
+    from acezoo.io.tree import load_tree
+    from acezoo.run_layout import STATE_FILE
+
+    return int(load_tree(Path(folder) / STATE_FILE)["epoch"])
+
+
+def _plan_one(study: Study, earlier: Study, contender: str, seed: int) -> Continuation:
+    from acezoo.config.loader import load_config
+    from acezoo.training.checkpoint import stored_config
+
+    key = trial_key(contender, seed)
+    where = f"{earlier.name}/{key}"
+    if contender not in {c.name for c in earlier.spec.contenders}:
+        return Continuation(key, "scratch", f"{earlier.name} has no contender {contender}")
+    record = read_record(earlier.records, contender, seed)
+    if record is None:
+        return Continuation(key, "scratch", f"{where} has not finished")
+    folder = state_folder(earlier, key)
+    if folder is None:
+        return Continuation(key, "scratch", f"{where}: its last training state is not kept here")
+    ours = load_config(study.base, trial_overrides(study.spec, contender, seed))
+    theirs = stored_config(folder)
+    differ = config_differences(ours.model_dump(mode="json"), theirs.model_dump(mode="json"))
+    if differ:
+        return Continuation(key, "scratch", f"{where} was trained with other settings ({', '.join(differ)})")
+    old, new = theirs.train.epochs, ours.train.epochs
+    if new < old:
+        return Continuation(key, "scratch", f"{where} had the larger budget ({old} epochs against {new})")
+    if new > old and ours.train.lr_schedule != "constant":
+        return Continuation(key, "scratch", f"train.lr_schedule={ours.train.lr_schedule} depends on the budget")
+    if new > old and ours.constraints.mode == "schedule":
+        return Continuation(key, "scratch", "constraints.mode=schedule depends on the budget")
+    if new > old and old % ours.train.eval_every:
+        return Continuation(key, "scratch", f"its budget ({old}) is not a multiple of train.eval_every "
+                                            f"({ours.train.eval_every}): its last epoch was an extra validation")
+    ran = int(record["epochs_run"])
+    if ran < old or new == old:
+        return Continuation(key, "final", f"{where} stopped at epoch {ran} of {old}: the same under {new}",
+                            folder, ran, record)
+    if _stored_epoch(folder) != ran:
+        return Continuation(key, "scratch", f"{where}: its kept state is not its last epoch")
+    return Continuation(key, "resume", f"continues {where} after epoch {ran}", folder, ran)
+
+
+def plan_continuations(study: Study, earlier: Study, trials: list[tuple[str, int]]) -> dict[str, Continuation]:
+    """How each (contender, seed) of ``trials`` starts, keyed by trial key."""
+    return {trial_key(c, s): _plan_one(study, earlier, c, s) for c, s in trials}
