@@ -10,7 +10,11 @@ the primal-dual engine, dual step included):
 - SEGNN, strict, fused kernels (``segnn_nbody_strict.yaml``);
 - SEGNN, ACE (equality, the authors' branch: ``segnn_nbody_equality.yaml``);
 - SEGNN, ACE with our bounded branch (``model.branch=bounded``);
-- SEGNN, strict, e3nn's tensor products on the same parameters (``model.kernel=e3nn``).
+- SEGNN, strict, e3nn's tensor products on the same parameters (``model.kernel=e3nn``);
+- the authors' branch MLPs alone: the ACE model's eight branch MLPs on inputs of their width
+  (one row per node), the same step (forward, a squared loss, backward, Adam). No implementation
+  of the authors' ACE step can take less than the strict step plus this, so
+  ``1 + (branch MLPs alone) / (SEGNN strict)`` bounds ACE / strict from below for that branch.
 
 Targets (issue 32): SEGNN strict / EGNN strict <= 3; SEGNN ACE / SEGNN strict <= 1.3.
 MoCap (when ``egno`` is registered): one batch of 12 training samples of the EGNO protocol,
@@ -25,6 +29,7 @@ Before timing, it checks that the fused and e3nn kernels give the same outputs a
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -36,6 +41,7 @@ from torch import nn
 from acezoo import registry
 from acezoo.benchmarking import (Row, Step, bench_record, environment, interleaved, print_ratios, print_stats, ratio_rows,
                                 ratio_table, stats_table, synchronizer, write_bench_record)
+from acezoo.archs.segnn import FlatBranch
 from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.loader import load_config
@@ -64,6 +70,22 @@ def step_of(cfg: Any, model: RelaxedModel, batch: Any, loss: Any) -> Step:
     engine = PrimalDual(model, cfg.constraints, lambda p: torch.optim.Adam(p, lr=lr, weight_decay=wd),
                         total_steps=10_000)
     return lambda: engine.step(lambda: loss(model(batch), batch))
+
+
+def branch_mlps_step(model: RelaxedModel, n_nodes: int, device: torch.device) -> Step:
+    """A training step of ``model``'s branch MLPs alone (copies), on fixed random inputs of
+    their widths, ``n_nodes`` rows each: the floor of what the branches add to a step."""
+    mlps = nn.ModuleList([copy.deepcopy(m.mlp) for m in model.modules() if isinstance(m, FlatBranch)]).to(device)
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(n_nodes, mlp[0].in_features, generator=gen).to(device) for mlp in mlps]
+    opt = torch.optim.Adam(mlps.parameters(), lr=1e-4)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        sum(mlp(x).square().mean() for mlp, x in zip(mlps, inputs)).backward()
+        opt.step()
+
+    return step
 
 
 def first_batch(cfg: Any, n: int, device: torch.device) -> tuple[Any, Any]:
@@ -122,9 +144,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model = model_of(cfg, args.seed, device)
         steps[label] = step_of(cfg, model, batch, loss)
         params[label] = model.parameter_counts()["full"]
+        if label == "SEGNN, ACE (authors' branch)":
+            floor = "SEGNN, authors' branch MLPs alone"
+            steps[floor] = branch_mlps_step(model, batch.num_nodes, device)
+            params[floor] = sum(p.numel() for m in model.modules() if isinstance(m, FlatBranch) for p in m.parameters())
     rows = [Row("SEGNN strict / EGNN strict", "SEGNN, strict (fused)", "EGNN, strict", "<= 3"),
             Row("SEGNN ACE (authors) / SEGNN strict", "SEGNN, ACE (authors' branch)", "SEGNN, strict (fused)", "<= 1.3"),
             Row("SEGNN ACE (bounded) / SEGNN strict", "SEGNN, ACE (bounded branch)", "SEGNN, strict (fused)", "<= 1.3"),
+            Row("authors' branch MLPs alone / SEGNN strict", "SEGNN, authors' branch MLPs alone",
+                "SEGNN, strict (fused)", "info"),
             Row("SEGNN e3nn kernel / fused kernel", "SEGNN, strict (e3nn kernel)", "SEGNN, strict (fused)", "info")]
 
     if "egno" in registry.architectures() and not args.skip_egno:
