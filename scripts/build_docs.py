@@ -16,7 +16,11 @@ Generated, never edited by hand (``tests/test_docs.py`` regenerates them and com
 - ``docs/site/studies/questions.md`` and ``docs/site/studies/ace-pays-off.md``: the index of
   questions and the "where ACE pays off" table (one row per task: strict, ACE, verdict);
 - the blocks between ``<!-- BEGIN generated: NAME -->`` and ``<!-- END generated: NAME -->`` in
-  ``README.md`` (``acezoo list --pretrained`` and the "where ACE pays off" table) and ``docs/site/cli.md`` (``acezoo list``).
+  ``README.md`` (``acezoo list --pretrained`` and the "where ACE pays off" table) and ``docs/site/cli.md`` (``acezoo list``);
+- typed blocks ``<!-- BEGIN generated: KIND:ARG [key=value ...] -->`` in any page (``RENDERERS``):
+  ``study:`` (a study's tables), ``perseed:``, ``robustness:``, ``rescore:``, ``reference:``,
+  ``file:``, ``bench:`` (a benchmark record) and ``targets:`` (an issue's targets, met or missed
+  by how much, ``TARGET_SETS``; ``format=missed``: one bullet of the missed ones).
 
 The images the pages show are copied into ``docs/site/images/`` (ignored by git) by
 :func:`copy_images`, which the MkDocs hook ``scripts/docs_hooks.py`` runs before every build.
@@ -701,8 +705,100 @@ def render_bench(name: str, options: dict[str, str]) -> str:
     return bench_block(json.loads(path.read_text()))
 
 
+@dataclass(frozen=True)
+class Target:
+    """One target of an issue, judged from committed records.
+
+    ``kind``: ``mean`` (the contender's mean delivered test, scaled, at most ``bound``: a number,
+    or another contender's mean), ``paired`` (lower than ``bound``'s test in most paired seeds)
+    or ``bench`` (``bound`` names a benchmark record, ``contender`` its comparison row; at most
+    ``limit``)."""
+
+    label: str
+    study: str
+    contender: str
+    bound: float | str
+    kind: str = "mean"
+    limit: float = 0.0
+
+
+#: the targets of issue 32 (SEGNN on N-body, EGNO on MoCap), in the issue's order
+TARGET_SETS: dict[str, tuple[Target, ...]] = {
+    "issue32": (
+        Target("SEGNN N-body, strict <= 5.6e-3", "segnn-nbody", "strict", 5.6e-3),
+        Target("SEGNN N-body, ACE <= strict in most seeds", "segnn-nbody", "ace-authors", "strict", "paired"),
+        Target("SEGNN N-body, ACE <= 4.9e-3", "segnn-nbody", "ace-authors", 4.9e-3),
+        Target("SEGNN N-body, ACE <= 3.8e-3 (stretch)", "segnn-nbody", "ace-authors", 3.8e-3),
+        Target("EGNO MoCap, strict <= 35.3", "egno-mocap", "strict", 35.3),
+        Target("EGNO MoCap, equality <= strict", "egno-mocap", "equality", "strict"),
+        Target("EGNO MoCap, equality <= 32.6", "egno-mocap", "equality", 32.6),
+        Target("EGNO MoCap, resilient <= 23.8", "egno-mocap", "resilient", 23.8),
+        Target("SEGNN step <= 3 x EGNN's", "", "SEGNN strict / EGNN strict", "segnn-ratios", "bench", 3.0),
+        Target("SEGNN ACE step <= 1.3 x strict's", "", "SEGNN ACE (authors) / SEGNN strict", "segnn-ratios", "bench",
+               1.3),
+    ),
+}
+
+
+def _delivered(study: Any, contender: str) -> dict[int, float]:
+    from acezoo.studies.summary import delivered_test
+
+    records = _records_of(study, [contender], list(study.spec.seeds))
+    return {int(r["seed"]): delivered_test(r) * study.spec.report.scale for r in records}
+
+
+def _target_row(t: Target) -> str:
+    """``| target | measured | verdict |`` for one target."""
+    label, measured, verdict = _target_cells(t)
+    return f"| {label} | {measured} | {verdict} |"
+
+
+def _target_cells(t: Target) -> tuple[str, str, str]:
+    if t.kind == "bench":
+        record = json.loads((ROOT / "docs" / "benchmarks" / f"{t.bound}.json").read_text())
+        ratio = float(next(row[1] for row in record["rows"] if row[0] == t.contender))
+        verdict = "met" if ratio <= t.limit else f"missed by {ratio - t.limit:.2f}"
+        return t.label, f"{ratio:.2f} (`{t.bound}`, {record['date']})", verdict
+    study = _study(t.study)
+    mine = _delivered(study, t.contender)
+    if not mine:
+        return t.label, "no records yet", "-"
+    shown = f"{_ms(list(mine.values()))} ({_n_seeds(len(mine))}, `{t.study}`)"
+    if isinstance(t.bound, str):
+        other = _delivered(study, t.bound)
+        seeds = sorted(set(mine) & set(other))
+        if t.kind == "paired":
+            wins = sum(1 for s in seeds if mine[s] < other[s])
+            verdict = ("met" if 2 * wins > len(seeds) else "missed") + f" (lower in {wins} of {len(seeds)})"
+            return t.label, shown, verdict
+        gap = statistics.mean(mine[s] for s in seeds) - statistics.mean(other[s] for s in seeds)
+        verdict = "met" if gap <= 0 else f"missed by {gap:.3g} (paired seeds' means)"
+        return t.label, shown, verdict
+    gap = statistics.mean(mine.values()) - t.bound
+    return t.label, shown, "met" if gap <= 0 else f"missed by {gap:.3g}"
+
+
+def render_targets(name: str, options: dict[str, str]) -> str:
+    """``targets:SET``: each target of ``TARGET_SETS[SET]`` against the committed records: the
+    measured mean over seeds (the delivered model's test) and whether it is met, or by how much it is missed;
+    ``format=missed``: one bullet naming the missed targets."""
+    if name not in TARGET_SETS:
+        raise ValueError(f"no target set {name!r} (sets: {', '.join(TARGET_SETS)})")
+    if options.get("format") == "missed":  # one bullet: the missed targets, by how much
+        import textwrap
+
+        missed = [f"{label}: {measured.split(' (')[0].split(' +- ')[0]}, {verdict}"
+                  for label, measured, verdict in map(_target_cells, TARGET_SETS[name]) if verdict.startswith("missed")]
+        text = ("- Targets of the paper's own experiments missed so far (mean over seeds; the table is in the study "
+                "notes): " + ("; ".join(missed) if missed else "none") + ".")
+        return "\n".join(textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False))
+    lines = ["| target | measured (test, mean +- std over seeds) | verdict |", "|---|---|---|"]
+    return "\n".join(lines + [_target_row(t) for t in TARGET_SETS[name]])
+
+
 RENDERERS = {"study": render_study, "perseed": render_perseed, "robustness": render_robustness,
-             "rescore": render_rescore, "reference": render_reference, "file": render_file, "bench": render_bench}
+             "rescore": render_rescore, "reference": render_reference, "file": render_file, "bench": render_bench,
+             "targets": render_targets}
 
 
 def render_block(name: str) -> str:
