@@ -47,6 +47,19 @@ def earlier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_the_earlier_state_is_named_by_an_absolute_path(tmp_path: Path, earlier: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The study's records are relative to where it runs; Ray workers run elsewhere."""
+    monkeypatch.chdir(earlier.parent)
+    spec = yaml.safe_load(earlier.read_text())
+    spec["records"] = "short"  # relative, as in the zoo's study files
+    relative = tmp_path / "short.yaml"
+    relative.write_text(yaml.safe_dump(spec))
+    study = load_study(_write_study(tmp_path, "long", [*TINY, "train.epochs=8"], continues=str(relative)))
+    c = plan_continuations(study, load_study(relative), [("ace", 0)])["ace-s0"]
+    assert c.kind == "resume" and Path(c.source).is_absolute() and Path(c.source).is_dir()
+
+
 def _plan(tmp_path: Path, earlier: Path, common: list[str]):  # noqa: ANN202
     study = load_study(_write_study(tmp_path, "long", common, continues=str(earlier)))
     assert study.continues == earlier

@@ -72,7 +72,7 @@ def state_folder(earlier: Study, key: str) -> str | None:
         if newest is not None and (Path(newest[0]) / STATE_FILE).is_file():
             return newest[0]
     legacy = earlier.records / "runs" / key
-    return str(legacy) if (legacy / STATE_FILE).is_file() else None
+    return str(legacy.resolve()) if (legacy / STATE_FILE).is_file() else None  # absolute: workers run elsewhere
 
 
 def _stored_epoch(folder: str) -> int:
