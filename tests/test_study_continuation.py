@@ -83,7 +83,34 @@ def test_a_trial_that_stopped_early_is_final_under_the_larger_budget(tmp_path: P
     finally:
         path.write_text(saved)
     assert c.kind == "final" and c.record is not None and c.record["epochs_run"] == EPOCHS - 1
-    assert "stopped at epoch 3 of 4" in c.reason
+    assert "stopped early at epoch 3 of 4" in c.reason
+
+
+def _stopped_early(earlier: Path, test):  # noqa: ANN001, ANN202
+    """Run ``test()`` while the earlier trial's config says it had a budget of 6 epochs (patience 100):
+    it stopped early at epoch 4."""
+    records = earlier.parent / "short"
+    path = records / "results" / "ace-s0.json"
+    config = records / "runs" / "ace-s0" / "config.yaml"
+    saved, saved_config = path.read_text(), config.read_text()
+    try:
+        assert f"epochs: {EPOCHS}" in saved_config and "patience: 100" in saved_config
+        config.write_text(saved_config.replace(f"epochs: {EPOCHS}", "epochs: 6"))
+        return test()
+    finally:
+        path.write_text(saved)
+        config.write_text(saved_config)
+
+
+def test_a_trial_that_stopped_early_resumes_under_more_patience(tmp_path: Path, earlier: Path) -> None:
+    c = _stopped_early(earlier, lambda: _plan(tmp_path, earlier, [*TINY, "train.epochs=6", "train.patience=200"]))
+    assert (c.kind, c.epochs) == ("resume", EPOCHS) and "with more patience" in c.reason, c.reason
+    c = _stopped_early(earlier, lambda: _plan(tmp_path, earlier, [*TINY, "train.epochs=6", "train.patience=null"]))
+    assert c.kind == "resume", c.reason
+    c = _stopped_early(earlier, lambda: _plan(tmp_path, earlier, [*TINY, "train.epochs=6", "train.patience=100"]))
+    assert c.kind == "final" and "same patience" in c.reason, c.reason
+    c = _stopped_early(earlier, lambda: _plan(tmp_path, earlier, [*TINY, "train.epochs=6", "train.patience=50"]))
+    assert c.kind == "scratch" and "more patience" in c.reason, c.reason
 
 
 @pytest.mark.parametrize("change, words", [

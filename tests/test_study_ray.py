@@ -202,7 +202,8 @@ def test_a_study_continues_an_earlier_one_as_if_trained_with_the_larger_budget(t
     path = tmp_path / "tiny-longer.yaml"
     path.write_text(yaml.safe_dump(spec))
     proc = _run(path, "--only", "ace", "--seeds", "0", "--cpus", "1")
-    assert f"ace-s0: resume (continues tiny/ace-s0 after epoch {EPOCHS})" in proc.stderr, proc.stderr[-2000:]
+    assert f"ace-s0: resume (continues tiny/ace-s0 after epoch {EPOCHS}, to {longer} epochs)" in proc.stderr, \
+        proc.stderr[-2000:]
     record = _records(tmp_path / "records")["ace-s0"]
     assert record["resumed_after"] == [EPOCHS] and record["continued_from"] == "tiny/ace-s0"
     assert record["epochs_run"] == longer

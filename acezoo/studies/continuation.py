@@ -1,22 +1,25 @@
 """Continue an earlier study's trials under a larger epoch budget (the study file's ``continues:``).
 
 A trial of this study and the trial of the same contender and seed in the earlier study are
-the same run up to the earlier budget when their resolved configs differ only in
-``train.epochs`` (and in settings that do not change what is computed: threads, device,
-progress, tracking, output folder) and nothing in training depends on the budget (a constant
-learning rate, no ``schedule`` constraint mode, the earlier budget a multiple of
-``train.eval_every`` so that its last epoch was not an extra validation). Then:
+the same run up to the earlier one's end when their resolved configs differ only in the budget,
+``train.epochs`` and ``train.patience`` (each at least the earlier one's; a null patience never
+stops), and in settings that do not change what is computed (threads, device, progress,
+tracking, output folder), and nothing in training depends on the budget (a constant learning
+rate, no ``schedule`` constraint mode, the earlier budget a multiple of ``train.eval_every``
+so that its last epoch was not an extra validation). Then:
 
-- an earlier trial that stopped before its budget (early stopping, or a diverged loss) stops
-  at the same epoch under the larger budget: its record is final here too (``final``);
-- one that ran its whole budget continues exactly from its last training state
-  (``resume``), as if it had been started with the larger budget (bit for bit on one thread).
+- an earlier trial that stopped early under the same patience, or diverged, stops at the
+  same epoch here: its record is final here too (``final``), as is one that ran the same budget;
+- one that ran its whole budget (a larger ``train.epochs`` here), or stopped early (a larger
+  ``train.patience`` here), continues exactly from its last training state (``resume``), as if
+  it had been started with this budget (bit for bit on one thread).
 
 Where the earlier trial is missing, its last state is gone, or the configs differ, the trial
 trains from scratch and the reason is reported.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +29,9 @@ from acezoo.studies.records import read_record, trial_key
 
 __all__ = ["Continuation", "plan_continuations", "NEUTRAL_KEYS", "state_folder"]
 
-#: config keys that do not change what a run computes (compared configs ignore them)
-NEUTRAL_KEYS = frozenset({"train.epochs", "train.num_threads", "train.progress", "train.device", "train.output_dir",
+#: config keys compared configs ignore: the budget (judged on its own) and those that do not
+#: change what a run computes
+NEUTRAL_KEYS = frozenset({"train.epochs", "train.patience", "train.num_threads", "train.progress", "train.device", "train.output_dir",
                           "train.tracking", "train.tracking_uri", "train.experiment", "train.tracking_grace_s"})
 
 
@@ -102,22 +106,36 @@ def _plan_one(study: Study, earlier: Study, contender: str, seed: int) -> Contin
     if differ:
         return Continuation(key, "scratch", f"{where} was trained with other settings ({', '.join(differ)})")
     old, new = theirs.train.epochs, ours.train.epochs
+    p_old, p_new = _patience(theirs), _patience(ours)
     if new < old:
         return Continuation(key, "scratch", f"{where} had the larger budget ({old} epochs against {new})")
+    if p_new < p_old:
+        return Continuation(key, "scratch", f"{where} had more patience ({theirs.train.patience} against "
+                                            f"{ours.train.patience})")
     if new > old and ours.train.lr_schedule != "constant":
         return Continuation(key, "scratch", f"train.lr_schedule={ours.train.lr_schedule} depends on the budget")
     if new > old and ours.constraints.mode == "schedule":
         return Continuation(key, "scratch", "constraints.mode=schedule depends on the budget")
-    if new > old and old % ours.train.eval_every:
+    ran = int(record["epochs_run"])
+    if new > old and ran == old and old % ours.train.eval_every:
         return Continuation(key, "scratch", f"its budget ({old}) is not a multiple of train.eval_every "
                                             f"({ours.train.eval_every}): its last epoch was an extra validation")
-    ran = int(record["epochs_run"])
-    if ran < old or new == old:
-        return Continuation(key, "final", f"{where} stopped at epoch {ran} of {old}: the same under {new}",
-                            folder, ran, record)
+    if "diverged" in record:
+        return Continuation(key, "final", f"{where} diverged at epoch {ran}: the same here", folder, ran, record)
+    if ran < old and p_new == p_old:
+        return Continuation(key, "final", f"{where} stopped early at epoch {ran} of {old}: the same under {new} "
+                                          f"with the same patience", folder, ran, record)
+    if ran == old and new == old:
+        return Continuation(key, "final", f"{where} ran its {old} epochs: the same budget here", folder, ran, record)
     if _stored_epoch(folder) != ran:
         return Continuation(key, "scratch", f"{where}: its kept state is not its last epoch")
-    return Continuation(key, "resume", f"continues {where} after epoch {ran}", folder, ran)
+    why = "with more patience" if ran < old else f"to {new} epochs"
+    return Continuation(key, "resume", f"continues {where} after epoch {ran}, {why}", folder, ran)
+
+
+def _patience(config: Any) -> float:
+    """``train.patience`` (None: never stops early)."""
+    return math.inf if config.train.patience is None else float(config.train.patience)
 
 
 def plan_continuations(study: Study, earlier: Study, trials: list[tuple[str, int]]) -> dict[str, Continuation]:
