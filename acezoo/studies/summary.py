@@ -147,7 +147,8 @@ def summarise(study: Study, seeds: Sequence[int] | None = None, only: Sequence[s
         return Summary(f"{head}\n\n{table}\n", data, None)
     table, winner, rows = contender_table(records, names, seeds, rep.scale, rep.unit, rep.baseline)
     data.update(contenders=rows, winner=winner)
-    text = f"{head}\n\n{table}\n\nLowest mean validation loss among ACE contenders with every seed: {winner}\n"
+    chosen = winner if winner is not None else "none yet (no ACE contender has finished every seed)"
+    text = f"{head}\n\n{table}\n\nLowest mean validation loss among ACE contenders with every seed: {chosen}\n"
     if rep.baseline and any(r["contender"] == rep.baseline for r in records):
         paired = paired_rows(records, names, rep.baseline, rep.scale)
         data["paired"] = paired
