@@ -16,7 +16,8 @@ Generated, never edited by hand (``tests/test_docs.py`` regenerates them and com
 - ``docs/site/studies/questions.md`` and ``docs/site/studies/ace-pays-off.md``: the index of
   questions and the "where ACE pays off" table (one row per task: strict, ACE, verdict);
 - the blocks between ``<!-- BEGIN generated: NAME -->`` and ``<!-- END generated: NAME -->`` in
-  ``README.md`` (``acezoo list --pretrained`` and the "where ACE pays off" table) and ``docs/site/cli.md`` (``acezoo list``);
+  ``README.md`` (``acezoo list --pretrained`` and the "where ACE pays off" table) and
+  ``docs/site/cli.md`` (``acezoo list``);
 - typed blocks ``<!-- BEGIN generated: KIND:ARG [key=value ...] -->`` in any page (``RENDERERS``):
   ``study:`` (a study's tables), ``perseed:``, ``robustness:``, ``rescore:``, ``reference:``,
   ``file:``, ``bench:`` (a benchmark record) and ``targets:`` (an issue's targets, met or missed
@@ -747,53 +748,47 @@ def _delivered(study: Any, contender: str) -> dict[int, float]:
     return {int(r["seed"]): delivered_test(r) * study.spec.report.scale for r in records}
 
 
-def _target_row(t: Target) -> str:
-    """``| target | measured | verdict |`` for one target."""
-    label, measured, verdict = _target_cells(t)
-    return f"| {label} | {measured} | {verdict} |"
-
-
 def _target_cells(t: Target) -> tuple[str, str, str]:
+    """One target's measured value (its mean alone), its measured cell and its verdict."""
     if t.kind == "bench":
         record = json.loads((ROOT / "docs" / "benchmarks" / f"{t.bound}.json").read_text())
         ratio = float(next(row[1] for row in record["rows"] if row[0] == t.contender))
         verdict = "met" if ratio <= t.limit else f"missed by {ratio - t.limit:.2f}"
-        return t.label, f"{ratio:.2f} (`{t.bound}`, {record['date']})", verdict
+        return f"{ratio:.2f}", f"{ratio:.2f} (`{t.bound}`, {record['date']})", verdict
     study = _study(t.study)
     mine = _delivered(study, t.contender)
     if not mine:
-        return t.label, "no records yet", "-"
+        return "-", "no records yet", "-"
+    mean = f"{statistics.mean(mine.values()):.4g}"
     shown = f"{_ms(list(mine.values()))} ({_n_seeds(len(mine))}, `{t.study}`)"
     if isinstance(t.bound, str):
         other = _delivered(study, t.bound)
         seeds = sorted(set(mine) & set(other))
         if t.kind == "paired":
             wins = sum(1 for s in seeds if mine[s] < other[s])
-            verdict = ("met" if 2 * wins > len(seeds) else "missed") + f" (lower in {wins} of {len(seeds)})"
-            return t.label, shown, verdict
+            return mean, shown, ("met" if 2 * wins > len(seeds) else "missed") + f" (lower in {wins} of {len(seeds)})"
         gap = statistics.mean(mine[s] for s in seeds) - statistics.mean(other[s] for s in seeds)
-        verdict = "met" if gap <= 0 else f"missed by {gap:.3g} (paired seeds' means)"
-        return t.label, shown, verdict
+        return mean, shown, "met" if gap <= 0 else f"missed by {gap:.3g} (paired seeds' means)"
     gap = statistics.mean(mine.values()) - t.bound
-    return t.label, shown, "met" if gap <= 0 else f"missed by {gap:.3g}"
+    return mean, shown, "met" if gap <= 0 else f"missed by {gap:.3g}"
 
 
 def render_targets(name: str, options: dict[str, str]) -> str:
     """``targets:SET``: each target of ``TARGET_SETS[SET]`` against the committed records: the
-    measured mean over seeds (the delivered model's test) and whether it is met, or by how much it is missed;
-    ``format=missed``: one bullet naming the missed targets."""
+    measured mean over seeds (the delivered model's test) and whether it is met, or by how much
+    it is missed; ``format=missed``: one bullet naming the missed targets."""
+    import textwrap
+
     if name not in TARGET_SETS:
         raise ValueError(f"no target set {name!r} (sets: {', '.join(TARGET_SETS)})")
-    if options.get("format") == "missed":  # one bullet: the missed targets, by how much
-        import textwrap
-
-        missed = [f"{label}: {measured.split(' (')[0].split(' +- ')[0]}, {verdict}"
-                  for label, measured, verdict in map(_target_cells, TARGET_SETS[name]) if verdict.startswith("missed")]
+    judged = [(t.label, *_target_cells(t)) for t in TARGET_SETS[name]]
+    if options.get("format") == "missed":
+        missed = [f"{label}: {mean}, {verdict}" for label, mean, _, verdict in judged if verdict.startswith("missed")]
         text = ("- Targets of the paper's own experiments missed so far (mean over seeds; the table is in the study "
                 "notes): " + ("; ".join(missed) if missed else "none") + ".")
         return "\n".join(textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False))
     lines = ["| target | measured (test, mean +- std over seeds) | verdict |", "|---|---|---|"]
-    return "\n".join(lines + [_target_row(t) for t in TARGET_SETS[name]])
+    return "\n".join(lines + [f"| {label} | {shown} | {verdict} |" for label, _, shown, verdict in judged])
 
 
 RENDERERS = {"study": render_study, "perseed": render_perseed, "robustness": render_robustness,

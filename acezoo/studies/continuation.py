@@ -31,8 +31,9 @@ __all__ = ["Continuation", "plan_continuations", "NEUTRAL_KEYS", "state_folder"]
 
 #: config keys compared configs ignore: the budget (judged on its own) and those that do not
 #: change what a run computes
-NEUTRAL_KEYS = frozenset({"train.epochs", "train.patience", "train.num_threads", "train.progress", "train.device", "train.output_dir",
-                          "train.tracking", "train.tracking_uri", "train.experiment", "train.tracking_grace_s"})
+NEUTRAL_KEYS = frozenset({"train.epochs", "train.patience", "train.num_threads", "train.progress", "train.device",
+                          "train.output_dir", "train.tracking", "train.tracking_uri", "train.experiment",
+                          "train.tracking_grace_s"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Continuation:
     key: str
     kind: Literal["final", "resume", "scratch"]
     reason: str
-    source: str = ""        # the earlier trial's last run directory (a local path or a storage URI)
+    source: str = ""        # the earlier trial's last run directory (an absolute local path)
     epochs: int = 0         # epochs the earlier trial ran
     record: dict[str, Any] | None = None  # the earlier record (kind final)
 

@@ -5,9 +5,9 @@ metrics and the whole resumable run directory to Tune as its checkpoint (Tune pe
 the study's storage). It starts from, in order: the checkpoint Tune hands back when it retries
 the trial after its worker died; else the newest checkpoint of the same trial in the storage
 (left by an interrupted earlier run of the study); else the last state of the same trial of the
-study this one continues (``continues:``, see :mod:`acezoo.studies.continuation`); else from scratch. The trainer resumes
-exactly (same batches, same random numbers), so a resumed trial ends with the same weights as
-one that was never interrupted (bit for bit on one CPU thread).
+study this one continues (``continues:``, see :mod:`acezoo.studies.continuation`); else from
+scratch. The trainer resumes exactly (same batches, same random numbers), so a resumed trial
+ends with the same weights as one that was never interrupted (bit for bit on one CPU thread).
 """
 from __future__ import annotations
 
