@@ -831,7 +831,7 @@ def generate(root: Path = ROOT) -> dict[str, str]:
         files[f"docs/studies/{q.slug}/README.md"] = question_readme(q)
     for rel in pages_with_blocks(root):
         text = files.get(rel, (root / rel).read_text())
-        if rel == "README.md":
+        if rel in ("README.md", str(SITE / "tracking.md")):
             text = replace_block(text, "pretrained", f"```text\n{acezoo_list_output('--pretrained')}\n```")
         if rel == str(SITE / "cli.md"):
             text = replace_block(text, "acezoo-list", f"```text\n{acezoo_list_output()}\n```")
