@@ -136,6 +136,28 @@ def test_without_the_earlier_state_the_trial_trains_again(tmp_path: Path, earlie
     assert c.kind == "scratch" and "last training state is not kept" in c.reason
 
 
+def test_without_the_earlier_state_a_final_trial_is_judged_from_its_record(tmp_path: Path, earlier: Path) -> None:
+    """A fresh clone has the committed records but not the Tune storage: a trial that would end
+    the same way is still final (its settings rebuilt from the earlier study file), unless the
+    record's overrides show that file has changed since."""
+    state = earlier.parent / "short" / "runs" / "ace-s0" / "train_state.safetensors"
+    moved = state.with_suffix(".moved")
+    state.rename(moved)
+    try:
+        c = _plan(tmp_path, earlier, [*TINY, f"train.epochs={EPOCHS}"])
+        assert c.kind == "final" and "not kept here" in c.reason and c.record is not None, c.reason
+        assert c.record["epochs_run"] == EPOCHS
+        spec = yaml.safe_load(earlier.read_text())
+        spec["contenders"][0]["overrides"] = ["constraints.mode=equality", "train.lr=0.002"]
+        edited = tmp_path / "edited.yaml"
+        edited.write_text(yaml.safe_dump(spec))
+        study = load_study(_write_study(tmp_path, "long2", [*TINY, f"train.epochs={EPOCHS}"], continues=str(edited)))
+        c = plan_continuations(study, load_study(edited), [("ace", 0)])["ace-s0"]
+        assert c.kind == "scratch" and "no longer its study file's" in c.reason, c.reason
+    finally:
+        moved.rename(state)
+
+
 def test_config_differences_ignore_what_changes_nothing_computed() -> None:
     a = {"train": {"epochs": 5, "num_threads": 1, "lr": 1e-3}, "model": {"hidden": 8}}
     b = {"train": {"epochs": 9, "num_threads": None, "lr": 2e-3}, "model": {"hidden": 8}}

@@ -14,8 +14,11 @@ so that its last epoch was not an extra validation). Then:
   ``train.patience`` here), continues exactly from its last training state (``resume``), as if
   it had been started with this budget (bit for bit on one thread).
 
-Where the earlier trial is missing, its last state is gone, or the configs differ, the trial
-trains from scratch and the reason is reported.
+A final verdict needs only the earlier record and study file (the settings of a trial whose state
+is not kept, e.g. in a fresh clone, are rebuilt from that file, whose contender overrides the
+record must match); a resume needs the earlier trial's last training state. Where the earlier
+trial is missing, the state a resume needs is gone, or the configs differ, the trial trains from
+scratch and the reason is reported.
 """
 from __future__ import annotations
 
@@ -99,10 +102,14 @@ def _plan_one(study: Study, earlier: Study, contender: str, seed: int) -> Contin
     if record is None:
         return Continuation(key, "scratch", f"{where} has not finished")
     folder = state_folder(earlier, key)
-    if folder is None:
-        return Continuation(key, "scratch", f"{where}: its last training state is not kept here")
+    if folder is None and list(record.get("overrides", [])) != list(earlier.spec.contender(contender).overrides):
+        return Continuation(key, "scratch", f"{where}: its last training state is not kept here, and its record's "
+                                            "overrides are no longer its study file's")
     ours = load_config(study.base, trial_overrides(study.spec, contender, seed))
-    theirs = stored_config(folder)
+    # without the state (a fresh clone: the Tune storage is not committed), the earlier study file,
+    # whose contender overrides the record confirms, says what it ran; a final verdict needs no more
+    theirs = (stored_config(folder) if folder is not None
+              else load_config(earlier.base, trial_overrides(earlier.spec, contender, seed)))
     differ = config_differences(ours.model_dump(mode="json"), theirs.model_dump(mode="json"))
     if differ:
         return Continuation(key, "scratch", f"{where} was trained with other settings ({', '.join(differ)})")
@@ -118,16 +125,21 @@ def _plan_one(study: Study, earlier: Study, contender: str, seed: int) -> Contin
     if new > old and ours.constraints.mode == "schedule":
         return Continuation(key, "scratch", "constraints.mode=schedule depends on the budget")
     ran = int(record["epochs_run"])
+    src = folder or ""
+    kept = "" if folder else " (its state is not kept here: its settings are its study file's)"
     if new > old and ran == old and old % ours.train.eval_every:
         return Continuation(key, "scratch", f"its budget ({old}) is not a multiple of train.eval_every "
                                             f"({ours.train.eval_every}): its last epoch was an extra validation")
     if "diverged" in record:
-        return Continuation(key, "final", f"{where} diverged at epoch {ran}: the same here", folder, ran, record)
+        return Continuation(key, "final", f"{where} diverged at epoch {ran}: the same here{kept}", src, ran, record)
     if ran < old and p_new == p_old:
         return Continuation(key, "final", f"{where} stopped early at epoch {ran} of {old}: the same under {new} "
-                                          f"with the same patience", folder, ran, record)
+                                          f"with the same patience{kept}", src, ran, record)
     if ran == old and new == old:
-        return Continuation(key, "final", f"{where} ran its {old} epochs: the same budget here", folder, ran, record)
+        return Continuation(key, "final", f"{where} ran its {old} epochs: the same budget here{kept}", src,
+                            ran, record)
+    if folder is None:
+        return Continuation(key, "scratch", f"{where}: its last training state is not kept here")
     if _stored_epoch(folder) != ran:
         return Continuation(key, "scratch", f"{where}: its kept state is not its last epoch")
     why = "with more patience" if ran < old else f"to {new} epochs"
