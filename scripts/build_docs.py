@@ -68,7 +68,7 @@ QUESTIONS = (
     Question("nbody-se3t", "Does ACE pay off for the SE(3)-Transformer on N-body?", ("ace-se3t-nbody",),
              (("N-body, SE(3)-Transformer", "ace-se3t-nbody", None, None),)),
     Question("nbody-segnn", "Does ACE pay off for SEGNN, the paper's N-body model?",
-             ("segnn-nbody", "segnn-nbody-2000", "segnn-nbody-samples"),
+             ("segnn-nbody", "segnn-nbody-2000", "segnn-nbody-samples", "segnn-nbody-samples-2000"),
              (("N-body, SEGNN (the authors' recipe)", "segnn-nbody-2000", None, "ace-authors"),)),
     Question("nbody-samples", "Does ACE save training data on N-body?",
              ("ace-clip-nbody-samples", "ace-nbody-samples", "ace-se3t-nbody-samples")),
