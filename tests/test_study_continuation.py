@@ -158,6 +158,12 @@ def test_without_the_earlier_state_a_final_trial_is_judged_from_its_record(tmp_p
         moved.rename(state)
 
 
+def test_a_seed_the_earlier_study_never_planned_is_named_as_such(tmp_path: Path, earlier: Path) -> None:
+    study = load_study(_write_study(tmp_path, "long", [*TINY, "train.epochs=8"], continues=str(earlier)))
+    c = plan_continuations(study, load_study(earlier), [("ace", 3)])["ace-s3"]
+    assert c.kind == "scratch" and "is not a trial of it (its seeds: [0])" in c.reason, c.reason
+
+
 def test_config_differences_ignore_what_changes_nothing_computed() -> None:
     a = {"train": {"epochs": 5, "num_threads": 1, "lr": 1e-3}, "model": {"hidden": 8}}
     b = {"train": {"epochs": 9, "num_threads": None, "lr": 2e-3}, "model": {"hidden": 8}}

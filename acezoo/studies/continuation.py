@@ -100,7 +100,8 @@ def _plan_one(study: Study, earlier: Study, contender: str, seed: int) -> Contin
         return Continuation(key, "scratch", f"{earlier.name} has no contender {contender}")
     record = read_record(earlier.records, contender, seed)
     if record is None:
-        return Continuation(key, "scratch", f"{where} has not finished")
+        why = "has not finished" if seed in earlier.spec.seeds else f"is not a trial of it (its seeds: {earlier.spec.seeds})"
+        return Continuation(key, "scratch", f"{where} {why}")
     folder = state_folder(earlier, key)
     if folder is None and list(record.get("overrides", [])) != list(earlier.spec.contender(contender).overrides):
         return Continuation(key, "scratch", f"{where}: its last training state is not kept here, and its record's "
