@@ -344,6 +344,10 @@ def acezoo_list_output(*args: str) -> str:
     return done.stdout.rstrip("\n")
 
 
+#: generated blocks that hold a command's real output: block name -> ``acezoo list`` arguments
+CLI_BLOCKS = {"pretrained": ("--pretrained",), "acezoo-list": ()}
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     """``text`` with the block between the markers named ``name`` replaced by ``body`` (indented as the
     BEGIN marker is, so that a block can sit inside a list item)."""
@@ -829,12 +833,14 @@ def generate(root: Path = ROOT) -> dict[str, str]:
     for q in QUESTIONS:
         files[str(SITE / "studies" / f"{q.slug}.md")] = question_page(q)
         files[f"docs/studies/{q.slug}/README.md"] = question_readme(q)
+    outputs: dict[str, str] = {}  # each command runs once, whichever pages show it
     for rel in pages_with_blocks(root):
         text = files.get(rel, (root / rel).read_text())
-        if rel in ("README.md", str(SITE / "tracking.md")):
-            text = replace_block(text, "pretrained", f"```text\n{acezoo_list_output('--pretrained')}\n```")
-        if rel == str(SITE / "cli.md"):
-            text = replace_block(text, "acezoo-list", f"```text\n{acezoo_list_output()}\n```")
+        for name, args in CLI_BLOCKS.items():
+            if f"<!-- BEGIN generated: {name} -->" in text:
+                if name not in outputs:
+                    outputs[name] = acezoo_list_output(*args)
+                text = replace_block(text, name, f"```text\n{outputs[name]}\n```")
         files[rel] = fill_blocks(text, rel)
     return files
 
