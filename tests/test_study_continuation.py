@@ -164,6 +164,19 @@ def test_a_seed_the_earlier_study_never_planned_is_named_as_such(tmp_path: Path,
     assert c.kind == "scratch" and "is not a trial of it (its seeds: [0])" in c.reason, c.reason
 
 
+def test_a_trial_that_does_not_continue_is_logged_as_trained_here(tmp_path: Path, earlier: Path) -> None:
+    """Its line must not read as if its own kept state were thrown away: it is trained by this
+    study (resuming its own last state where it has one), not continued from the earlier one."""
+    from acezoo.studies.runner import _continue_earlier
+
+    study = load_study(_write_study(tmp_path, "long", [*TINY, "train.epochs=8"], continues=str(earlier)))
+    lines: list[str] = []
+    finals, resumes = _continue_earlier(study, [("ace", 3)], lines.append)
+    assert (finals, resumes) == ([], {})
+    assert lines == ["ace-s3: not continued from short (short/ace-s3 is not a trial of it (its seeds: [0])); "
+                     "trained here"], lines
+
+
 def test_config_differences_ignore_what_changes_nothing_computed() -> None:
     a = {"train": {"epochs": 5, "num_threads": 1, "lr": 1e-3}, "model": {"hidden": 8}}
     b = {"train": {"epochs": 9, "num_threads": None, "lr": 2e-3}, "model": {"hidden": 8}}
