@@ -51,7 +51,7 @@ def contender_table(records: list[dict[str, Any]], contenders: Sequence[str], se
     """The markdown table, the winner (validation only) and the rows as data."""
     unit_s = f" ({unit})" if unit else ""
     lines = [f"| contender | seeds | best val{unit_s} (selection) | test, pruned{unit_s} | test, full{unit_s} | "
-             "best epoch | wall s/run | final max abs gamma |", "|---|---|---|---|---|---|---|---|"]
+             "best epoch | wall s/run | max abs gamma (selected epoch) |", "|---|---|---|---|---|---|---|---|"]
     rows: list[dict[str, Any]] = []
     means: dict[str, float] = {}
     selected_on = {r["contender"]: r["selected_on"] for r in records if r["selected_on"]}
