@@ -167,14 +167,10 @@ def test_a_seed_the_earlier_study_never_planned_is_named_as_such(tmp_path: Path,
 def test_a_trial_that_does_not_continue_is_logged_as_trained_here(tmp_path: Path, earlier: Path) -> None:
     """Its line must not read as if its own kept state were thrown away: it is trained by this
     study (resuming its own last state where it has one), not continued from the earlier one."""
-    from acezoo.studies.runner import _continue_earlier
-
     study = load_study(_write_study(tmp_path, "long", [*TINY, "train.epochs=8"], continues=str(earlier)))
-    lines: list[str] = []
-    finals, resumes = _continue_earlier(study, [("ace", 3)], lines.append)
-    assert (finals, resumes) == ([], {})
-    assert lines == ["ace-s3: not continued from short (short/ace-s3 is not a trial of it (its seeds: [0])); "
-                     "trained here"], lines
+    c = plan_continuations(study, load_study(earlier), [("ace", 3)])["ace-s3"]
+    assert c.line("short") == ("ace-s3: not continued from short (short/ace-s3 is not a trial of it "
+                               "(its seeds: [0])); trained here"), c.line("short")
 
 
 def test_config_differences_ignore_what_changes_nothing_computed() -> None:

@@ -50,6 +50,13 @@ class Continuation:
     epochs: int = 0         # epochs the earlier trial ran
     record: dict[str, Any] | None = None  # the earlier record (kind final)
 
+    def line(self, earlier: str) -> str:
+        """What ``acezoo study`` prints for this trial; a ``scratch`` trial is trained by this study
+        (from its own last state here, if it has one), not thrown away."""
+        if self.kind == "scratch":
+            return f"{self.key}: not continued from {earlier} ({self.reason}); trained here"
+        return f"{self.key}: {self.kind} ({self.reason})"
+
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}

@@ -133,10 +133,7 @@ def _continue_earlier(study: Study, pending: list[tuple[str, int]],
     earlier = load_study(study.continues, check_trials=False)
     finals, resumes = [], {}
     for key, c in plan_continuations(study, earlier, pending).items():
-        if c.kind == "scratch":  # trained by this study: from its own last state here if it has one
-            log(f"{key}: not continued from {earlier.name} ({c.reason}); trained here")
-        else:
-            log(f"{key}: {c.kind} ({c.reason})")
+        log(c.line(earlier.name))
         if c.kind == "final":
             write_record(study.records, {**c.record, "continued_from": f"{earlier.name}/{key}"})
             finals.append(key)
