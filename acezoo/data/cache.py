@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from acezoo.io.atomic import atomic_write
 from acezoo.paths import data_home
 
 __all__ = ["cache_path", "cached_arrays"]
@@ -28,13 +27,10 @@ def cached_arrays(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     arrays = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+            np.savez(f, **arrays)
+
+    atomic_write(path, write)
     return arrays
