@@ -79,7 +79,9 @@ QUESTIONS = (
               ("MoCap, EGNN, published protocol, resilient", "ace-mocap", "height-strict", "height-resilient"))),
     Question("mocap-egno", "Does ACE pay off for EGNO, the paper's MoCap model?", ("egno-mocap",),
              (("MoCap, EGNO, equality", "egno-mocap", "strict", "equality"),
-              ("MoCap, EGNO, resilient", "egno-mocap", "strict", "resilient"))),
+              # the resilient slack the config uses, chosen on validation (rho = 0.01; the paper's rho = 1
+              # is the study's `resilient`)
+              ("MoCap, EGNO, resilient", "egno-mocap", "strict", "resilient-rho0.01"))),
     Question("digits", "Does ACE pay off on rotated digits (p4 group CNN)?", ("ace-rerun-digits", "ace-digits"),
              (("Rotated digits, p4 GCNN", "ace-rerun-digits", None, None),)),
     Question("advection", "Does ACE pay off on wind advection (p4 group CNN)?", ("ace-advection",),
@@ -737,7 +739,8 @@ TARGET_SETS: dict[str, tuple[Target, ...]] = {
         Target("EGNO MoCap, strict <= 35.3", "egno-mocap", "strict", 35.3),
         Target("EGNO MoCap, equality <= strict", "egno-mocap", "equality", "strict"),
         Target("EGNO MoCap, equality <= 32.6", "egno-mocap", "equality", 32.6),
-        Target("EGNO MoCap, resilient <= 23.8", "egno-mocap", "resilient", 23.8),
+        Target("EGNO MoCap, resilient <= 23.8", "egno-mocap", "resilient-rho0.01", 23.8),
+        Target("EGNO MoCap, resilient at the paper's rho = 1 <= 23.8", "egno-mocap", "resilient", 23.8),
         Target("SEGNN step <= 3 x EGNN's", "", "SEGNN strict / EGNN strict", "segnn-ratios", "bench", 3.0),
         Target("SEGNN ACE step <= 1.3 x strict's", "", "SEGNN ACE (authors) / SEGNN strict", "segnn-ratios", "bench",
                1.3),

@@ -209,4 +209,5 @@ def _dynamics(budget: Any) -> str:
     dual = f"dual optimiser {budget.dual_optimizer} (lr {budget.dual_lr:g}"
     dual += f", Kp {budget.dual_kp:g})" if budget.dual_optimizer == "nupi" else ")"
     gamma = f"gammas on {budget.gamma_optimizer}" + (f" (lr {budget.gamma_lr:g})" if budget.gamma_lr else "")
-    return f"{dual}, {gamma}, augmented-Lagrangian term {budget.penalty:g}"
+    slack = f", slack cost rho {budget.rho:g} (rho/2 * u^2 per block)" if budget.mode == "resilient" else ""
+    return f"{dual}, {gamma}, augmented-Lagrangian term {budget.penalty:g}{slack}"
