@@ -23,6 +23,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # the N-body budget of the ACE study (README "Does ACE pay off?"): validation every 5 epochs
 NBODY = ("train.epochs=500", "train.eval_every=5", "train.patience=150")
@@ -125,19 +126,34 @@ def store_narrow(bundle_dir: Path, metrics: dict, dtype: str) -> dict:
             "test_as_trained": metrics["test"], "weights_dtype": dtype}
 
 
+#: where and how a run ran, not what it computes: a package resets them to the schema's defaults, so
+#: that a model trained by a study worker (one thread, ``device: cpu``) does not pin whoever retrains
+#: from its config to that machine
+PLACEMENT_FIELDS = ("device", "num_threads", "output_dir", "progress")
+
+
+def portable(config: Any) -> Any:
+    """``config`` with the :data:`PLACEMENT_FIELDS` of ``train`` at their defaults."""
+    fields = type(config.train).model_fields
+    train = config.train.model_copy(update={k: fields[k].default for k in PLACEMENT_FIELDS})
+    return config.model_copy(update={"train": train})
+
+
 def bundle(name: str, run_dir: Path, command: str, weights_dtype: str = "float32") -> Path:
     """Copy a finished run into the package and write its card (weights stored as ``weights_dtype``)."""
     from acezoo.hub.card import write_card
     from acezoo.hub.pretrained import pretrained_dir
-    from acezoo.run_layout import CONFIG_FILE, METRICS_FILE, PLOT_FILE, WEIGHTS_FILE
-    from acezoo.training.checkpoint import load_run
+    from acezoo.run_layout import METRICS_FILE, PLOT_FILE, WEIGHTS_FILE
+    from acezoo.training.checkpoint import load_run, write_config
 
     config, _ = load_run(run_dir)  # validates before anything is copied
+    config = portable(config)
     target = pretrained_dir() / name
     tmp = target.with_name(f".{name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for fname in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, PLOT_FILE):
+    write_config(tmp, config)
+    for fname in (WEIGHTS_FILE, METRICS_FILE, PLOT_FILE):
         if (run_dir / fname).is_file():
             shutil.copyfile(run_dir / fname, tmp / fname)
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
