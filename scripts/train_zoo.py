@@ -12,6 +12,7 @@ reproduces the model. Names follow ``<arch>-<task>-<mode>``.
     python scripts/train_zoo.py --only gcnn-digits-ace         # train (or finish) and bundle
     python scripts/train_zoo.py --workers 2                    # everything, 2 runs side by side
     python scripts/train_zoo.py --only egnn-nbody-ace --from-run egnn-nbody-ace=runs/xyz
+    python scripts/train_zoo.py --recard                       # restate the cards' constraints line, nothing retrained
 """
 from __future__ import annotations
 
@@ -166,6 +167,26 @@ def bundle(name: str, run_dir: Path, command: str, weights_dtype: str = "float32
     return target
 
 
+def recard(name: str) -> Path:
+    """Restate a packaged model's ``- constraints:`` card line from its stored config and metrics
+    (the rest of the card, its notes included, and the weights are left as they are)."""
+    from acezoo.hub.card import constraints_line
+    from acezoo.hub.pretrained import pretrained_dir
+    from acezoo.io.atomic import atomic_write_text
+    from acezoo.run_layout import CARD_FILE, METRICS_FILE
+    from acezoo.training.checkpoint import stored_config
+
+    folder = pretrained_dir() / name
+    metrics = json.loads((folder / METRICS_FILE).read_text())
+    line = constraints_line(stored_config(folder), metrics)
+    card = (folder / CARD_FILE).read_text().splitlines(keepends=True)
+    at = [i for i, old in enumerate(card) if old.startswith("- constraints:")]
+    if len(at) != 1:
+        raise SystemExit(f"{folder / CARD_FILE}: expected one '- constraints:' line, found {len(at)}")
+    card[at[0]] = line + "\n"
+    return atomic_write_text(folder / CARD_FILE, "".join(card))
+
+
 def train_one(name: str, out: Path) -> Path:
     """Train ``name`` into ``out/name`` (continue it if interrupted, reuse it if finished)."""
     import acezoo
@@ -197,8 +218,14 @@ def main() -> int:
                     help="package an existing run (trained with the model's exact command)")
     ap.add_argument("--out", default="zoo_runs", help="where training runs are written")
     ap.add_argument("--workers", type=int, default=1, help="models trained side by side, one thread each")
+    ap.add_argument("--recard", action="store_true",
+                    help="only restate each packaged card's constraints line from its stored config and metrics")
     args = ap.parse_args()
     names = args.only or list(ZOO)
+    if args.recard:
+        for name in names:
+            print(f"{name}: {recard(name)}")
+        return 0
     if args.list:
         for name in names:
             print(f"{name:32s} {ZOO[name].command()}")

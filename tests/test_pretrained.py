@@ -16,9 +16,10 @@ import torch
 
 import acezoo
 from acezoo import registry
-from acezoo.hub.card import data_credit, how_trained
+from acezoo.hub.card import constraints_line, data_credit, how_trained
 from acezoo.hub.pretrained import bundled, pretrained_dir, pretrained_info
 from acezoo.training.batches import eval_batches
+from acezoo.training.checkpoint import stored_config
 from acezoo.training.evaluate import evaluate
 
 SHIPPED = sorted(bundled())
@@ -49,6 +50,17 @@ def test_the_pretrained_zoo_is_shipped_with_cards() -> None:
         assert name.endswith(("-ace", "-strict", "-resilient")), name
     listed = {i.name for i in acezoo.list_models(pretrained=True)}
     assert set(SHIPPED) == listed
+
+
+def test_each_card_states_the_constraint_dynamics_of_its_stored_config() -> None:
+    """The card's protocol says how the model was constrained (for resilient models, the slack
+    cost rho too), as the config stored beside the weights says it."""
+    for name in SHIPPED:
+        folder = pretrained_dir() / name
+        line = constraints_line(stored_config(folder), _card(name))
+        assert line in (folder / "README.md").read_text().splitlines(), f"{name}: {line}"
+        if stored_config(folder).constraints.mode == "resilient":
+            assert "slack cost rho" in line
 
 
 def test_the_bundled_weights_are_small() -> None:

@@ -108,10 +108,7 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "## Protocol",
         "",
         f"- architecture: `{c.model.model_dump_json()}`",
-        f"- constraints: mode `{c.constraints.mode}`, {_dynamics(c.constraints)}, initial gamma "
-        f"{c.constraints.init_gamma:g}" + (f"; branches pruned after epoch {m['branches_pruned_at_epoch']} "
-                                            f"(every |gamma| <= {c.constraints.prune_tol:g})"
-                                            if m.get("branches_pruned_at_epoch") else ""),
+        constraints_line(c, m),
         f"- training: Adam lr {c.train.lr:g}, batch {c.train.batch_size}, {m['epochs_run']} epochs run "
         f"(max {c.train.epochs}, patience {c.train.patience}), seed {c.seed}",
         f"- model selection: `{m['selected_on']}` (best epoch {m['best_epoch']}, value {m['best_value']:.6g})",
@@ -144,6 +141,14 @@ def write_card(run_dir: Path, config: ZooConfig, metrics: dict[str, Any], comman
         "",
     ]
     return atomic_write_text(run_dir / CARD_FILE, "\n".join(lines))
+
+
+def constraints_line(config: ZooConfig, metrics: dict[str, Any]) -> str:
+    """The card's ``- constraints:`` line: the mode, its dual and gamma dynamics, and pruning."""
+    c, m = config.constraints, metrics
+    pruned = m.get("branches_pruned_at_epoch")
+    return (f"- constraints: mode `{c.mode}`, {_dynamics(c)}, initial gamma {c.init_gamma:g}"
+            + (f"; branches pruned after epoch {pruned} (every |gamma| <= {c.prune_tol:g})" if pruned else ""))
 
 
 def storage_lines(metrics: dict[str, Any]) -> list[str]:
