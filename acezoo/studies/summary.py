@@ -127,6 +127,18 @@ class Summary:
     winner: str | None
 
 
+def _winner_line(rows: list[dict[str, Any]], baseline: str | None, chosen: str) -> str:
+    """The winner's line; where some contenders select on another validation quantity than the
+    baseline (the full model's, say), it names the rule and those left out of the comparison."""
+    rule = next((r["selected_on"] for r in rows if r["contender"] == baseline), "")
+    other = [r["contender"] for r in rows
+             if r["score"] is not None and r["contender"] != baseline and rule and r["selected_on"] != rule]
+    if not other:
+        return f"Lowest mean validation loss among ACE contenders with every seed: {chosen}"
+    return (f"Lowest mean validation loss among ACE contenders with every seed that select on `{rule}` "
+            f"as {baseline} does: {chosen} ({', '.join(other)}: selected on another quantity, not compared)")
+
+
 def summarise(study: Study, seeds: Sequence[int] | None = None, only: Sequence[str] = ()) -> Summary:
     """The tables of ``study``'s finished trials (``seeds`` / ``only``: restrict to these)."""
     spec = study.spec
@@ -148,7 +160,7 @@ def summarise(study: Study, seeds: Sequence[int] | None = None, only: Sequence[s
     table, winner, rows = contender_table(records, names, seeds, rep.scale, rep.unit, rep.baseline)
     data.update(contenders=rows, winner=winner)
     chosen = winner if winner is not None else "none yet (no ACE contender has finished every seed)"
-    text = f"{head}\n\n{table}\n\nLowest mean validation loss among ACE contenders with every seed: {chosen}\n"
+    text = f"{head}\n\n{table}\n\n{_winner_line(rows, rep.baseline, chosen)}\n"
     if rep.baseline and any(r["contender"] == rep.baseline for r in records):
         paired = paired_rows(records, names, rep.baseline, rep.scale)
         data["paired"] = paired
