@@ -162,3 +162,24 @@ def test_the_winner_line_names_contenders_selected_on_another_quantity() -> None
     assert "(resilient: selected on another quantity" in line and "unfinished" not in line
     same = _winner_line(rows[:2], "strict", "equality")
     assert same == "Lowest mean validation loss among ACE contenders with every seed: equality"
+
+
+def test_a_restricted_summary_prints_its_part_and_leaves_the_whole_study_in_the_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--only` / `--seeds` (also a restricted run's closing summary) restrict what is printed;
+    results.md and summary.json keep describing every finished trial."""
+    import shutil
+
+    out = tmp_path / "segnn"
+    for folder in ("results", "histories"):
+        shutil.copytree(ROOT / "docs/studies/nbody-segnn/segnn-nbody" / folder, out / folder)
+    study = str(ROOT / "zoo_studies/segnn-nbody.yaml")
+    assert main(["study", study, "--summary", "--records", str(out), "--only", "strict", "--seeds", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "| strict | 1 |" in captured.out and "ace-authors" not in captured.out
+    assert "hold the whole study" in captured.err
+    written = (out / "results.md").read_text()
+    assert "| strict | 3 |" in written and "| ace-authors | 3 |" in written
+    assert json.loads((out / "summary.json").read_text())["seeds"] == [0, 1, 2]
+    assert main(["study", study, "--summary", "--records", str(out), "--only", "nobody"]) == 2
+    assert "no finished trial of nobody" in capsys.readouterr().err

@@ -13,22 +13,45 @@ __all__ = ["add_study_parser", "cmd_study", "write_summary"]
 def write_summary(study, seeds=None, only=(), out: Path | None = None, quiet: bool = False,  # noqa: ANN001
                   plot_to: Path | None = None, plot: tuple[str, ...] = ()) -> int:
     """Print the study's tables and write ``results.md``, ``summary.json`` and the plot to ``out``
-    (default: the records folder; the plot to ``plot_to`` if given, of the contenders ``plot``
-    if given); exit status 0, or 2 when no trial has finished."""
+    (default: the records folder); exit status 0, or 2 when no trial has finished.
+
+    The files always describe the whole study (every contender, the study's seeds), so a run or a
+    summary restricted with ``seeds`` / ``only`` never replaces them with a part of it: the
+    restricted tables are printed, and drawn to ``plot_to`` when it is given (of the contenders
+    ``plot``, in that order, if given), else the whole study is drawn into the records."""
     from acezoo.errors import OptionError
     from acezoo.io.atomic import atomic_write_text
-    from acezoo.studies.plots import plot_curves
-    from acezoo.studies.records import collect
     from acezoo.studies.summary import summarise
 
-    summary = summarise(study, seeds, only)
-    if not summary.data.get("trials") and not summary.data.get("samples"):
-        raise OptionError(f"{study.source}: no finished trial under {study.records / 'results'} yet; "
+    restricted = seeds is not None or bool(only)
+    whole = summarise(study)
+    view = summarise(study, seeds, only) if restricted else whole
+    if not view.data.get("trials") and not view.data.get("samples"):
+        part = f" of {' '.join(only) or 'any contender'}, seeds {seeds or study.spec.seeds}" if restricted else ""
+        raise OptionError(f"{study.source}: no finished trial{part} under {study.records / 'results'} yet; "
                           f"run `acezoo study {study.source}` first")
     out = out or study.records
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.md", summary.markdown)
-    atomic_write_text(out / "summary.json", json.dumps(summary.data, indent=1, default=str) + "\n")
+    atomic_write_text(out / "results.md", whole.markdown)
+    atomic_write_text(out / "summary.json", json.dumps(whole.data, indent=1, default=str) + "\n")
+    if plot_to is None:  # the records' picture: the whole study
+        _plot(study, whole, (), None, out, plot)
+    else:  # the printed part (of the contenders `plot`, if given), drawn where asked
+        _plot(study, view, only, plot_to, out, plot)
+    if not quiet:
+        print(view.markdown)
+        if restricted:
+            print(f"(printed: {' '.join(only) or 'every contender'}, seeds {view.data['seeds']}; "
+                  f"{out / 'results.md'} and summary.json hold the whole study)", file=sys.stderr)
+    return 0
+
+
+def _plot(study, summary, only, plot_to: Path | None, out: Path, plot: tuple[str, ...]) -> None:  # noqa: ANN001
+    """Draw ``summary``'s seeds (of the contenders ``only``, all if empty) to ``plot_to``, or to
+    the records' default picture."""
+    from acezoo.studies.plots import plot_curves
+    from acezoo.studies.records import collect
+
     if study.spec.report.samples is not None:
         from acezoo.studies.samples import plot_samples
 
@@ -36,9 +59,6 @@ def write_summary(study, seeds=None, only=(), out: Path | None = None, quiet: bo
     else:
         names = [c.name for c in study.spec.contenders if not only or c.name in only]
         plot_curves(collect(study.records, names, summary.data["seeds"]), plot_to or out / "curves.png", plot)
-    if not quiet:
-        print(summary.markdown)
-    return 0
 
 
 def cmd_study(args: argparse.Namespace) -> int:
