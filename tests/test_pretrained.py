@@ -57,9 +57,10 @@ def test_each_card_states_the_constraint_dynamics_of_its_stored_config() -> None
     cost rho too), as the config stored beside the weights says it."""
     for name in SHIPPED:
         folder = pretrained_dir() / name
-        line = constraints_line(stored_config(folder), _card(name))
+        config = stored_config(folder)
+        line = constraints_line(config, _card(name))
         assert line in (folder / "README.md").read_text().splitlines(), f"{name}: {line}"
-        if stored_config(folder).constraints.mode == "resilient":
+        if config.constraints.mode == "resilient":
             assert "slack cost rho" in line
 
 

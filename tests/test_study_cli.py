@@ -148,19 +148,19 @@ def test_the_command_line_registers_study_without_importing_its_schema() -> None
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 
-def test_the_winner_line_names_contenders_selected_on_another_quantity() -> None:
+def test_thewinner_line_names_contenders_selected_on_another_quantity() -> None:
     """A contender selected on the full model's validation loss is not ranked against those
     selected, like the baseline, on the equivariant model's: the line says so and names it."""
-    from acezoo.studies.summary import _winner_line
+    from acezoo.studies.summary import winner_line
 
     rows = [{"contender": "strict", "selected_on": "val_eq_mse", "score": 0.3},
             {"contender": "equality", "selected_on": "val_eq_mse", "score": 0.33},
             {"contender": "resilient", "selected_on": "val_full_mse", "score": 0.2},
             {"contender": "unfinished", "selected_on": "val_full_mse", "score": None}]
-    line = _winner_line(rows, "strict", "equality")
+    line = winner_line(rows, "strict", "equality")
     assert "select on `val_eq_mse` as strict does: equality" in line
     assert "(resilient: selected on another quantity" in line and "unfinished" not in line
-    same = _winner_line(rows[:2], "strict", "equality")
+    same = winner_line(rows[:2], "strict", "equality")
     assert same == "Lowest mean validation loss among ACE contenders with every seed: equality"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from acezoo.studies.records import collect
 from acezoo.studies.loader import Study
 
-__all__ = ["Summary", "summarise", "contender_table", "paired_rows", "paired_table", "sign_test_p", "delivered_test"]
+__all__ = ["Summary", "summarise", "contender_table", "paired_rows", "paired_table", "sign_test_p", "delivered_test", "winner_line"]
 
 
 def _mean_std(values: list[float], scale: float) -> str:
@@ -127,7 +127,7 @@ class Summary:
     winner: str | None
 
 
-def _winner_line(rows: list[dict[str, Any]], baseline: str | None, chosen: str) -> str:
+def winner_line(rows: list[dict[str, Any]], baseline: str | None, chosen: str) -> str:
     """The winner's line; where some contenders select on another validation quantity than the
     baseline (the full model's, say), it names the rule and those left out of the comparison."""
     rule = next((r["selected_on"] for r in rows if r["contender"] == baseline), "")
@@ -160,7 +160,7 @@ def summarise(study: Study, seeds: Sequence[int] | None = None, only: Sequence[s
     table, winner, rows = contender_table(records, names, seeds, rep.scale, rep.unit, rep.baseline)
     data.update(contenders=rows, winner=winner)
     chosen = winner if winner is not None else "none yet (no ACE contender has finished every seed)"
-    text = f"{head}\n\n{table}\n\n{_winner_line(rows, rep.baseline, chosen)}\n"
+    text = f"{head}\n\n{table}\n\n{winner_line(rows, rep.baseline, chosen)}\n"
     if rep.baseline and any(r["contender"] == rep.baseline for r in records):
         paired = paired_rows(records, names, rep.baseline, rep.scale)
         data["paired"] = paired
