@@ -23,7 +23,7 @@ import torch
 
 __all__ = [
     "Stats", "Row", "Step", "synchronizer", "interleaved", "ratio_rows", "print_stats", "print_ratios",
-    "environment", "ms", "peak_rss_reset", "peak_rss_kib", "plain_step", "inference_step",
+    "environment", "cpu_model", "ms", "peak_rss_reset", "peak_rss_kib", "plain_step", "inference_step",
     "target_met", "stats_table", "ratio_table", "bench_record", "write_bench_record",
 ]
 
@@ -157,10 +157,29 @@ def print_ratios(entries: list[dict[str, Any]], width: int = 46) -> None:
             print(f"  {e['comparison']:{width}s} {e['ratio']:7.3f} {e['target']:>8s}")
 
 
+def cpu_model() -> str:
+    """The CPU's name with its family and model numbers (``/proc/cpuinfo``; virtual machines often
+    report a generic name, and the numbers still tell the generation), else ``platform.processor()``.
+
+    Ratios between kernels of different kinds (matrix products against memory-bound gathers and
+    element-wise products) differ between CPU generations, so every record names its CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read().split("\n\n", 1)[0]
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     return {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "threads": torch.get_num_threads(), "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
-            "device": str(device), "machine": platform.machine(), "cpus": os.cpu_count()}
+            "device": str(device), "machine": platform.machine(), "cpu": cpu_model(), "cpus": os.cpu_count()}
 
 
 def peak_rss_reset() -> bool:
@@ -227,7 +246,8 @@ def bench_record(script: str, argv: list[str], columns: list[str], rows: list[li
     ``scripts/build_docs.py`` renders the docs' benchmark tables from these records."""
     if machine is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load:.2f}, torch {torch.__version__}, "
+        machine = (f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} CPUs, load average {load:.2f}, "
+                   f"torch {torch.__version__}, "
                    f"{torch.get_num_threads()} thread(s)")
     return {"script": script, "command": " ".join(["python", script, *argv]), "date": time.strftime("%Y-%m-%d"),
             "machine": machine, "columns": list(columns), "rows": [list(r) for r in rows], "notes": list(notes)}

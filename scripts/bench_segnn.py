@@ -3,8 +3,9 @@
 
 N-body: one batch of 100 graphs x 5 nodes (the first 100 training graphs of the EGNN authors'
 draw, the SEGNN configs' data), float32, one thread by default. Interleaved in the same rounds,
-each contender's training step (zero_grad, forward, MSE, backward, optimiser step; ACE through
-the primal-dual engine, dual step included):
+each contender's training step as the trainer runs it (zero_grad, forward, loss, backward, the
+config's gradient clipping, fused Adam; every mode through the primal-dual engine, the dual step
+included; :mod:`acezoo.training.optimisation`):
 
 - EGNN, strict (``zoo_configs/egnn_nbody_strict.yaml``'s model);
 - SEGNN, strict, fused kernels (``segnn_nbody_strict.yaml``);
@@ -13,7 +14,7 @@ the primal-dual engine, dual step included):
   (``model.branch_hidden=16``, a quarter of the parameters): what a smaller branch costs;
 - SEGNN, strict, e3nn's tensor products on the same parameters (``model.kernel=e3nn``);
 - the authors' branch MLPs alone: the ACE model's eight branch MLPs on inputs of their width
-  (one row per node), the same step (forward, a squared loss, backward, Adam). No implementation
+  (one row per node), the same step (forward, a squared loss, backward, fused Adam). No implementation
   of the authors' ACE step can take less than the strict step plus this, so
   ``1 + (branch MLPs alone) / (SEGNN strict)`` bounds ACE / strict from below for that branch.
 
@@ -43,11 +44,10 @@ from acezoo import registry
 from acezoo.benchmarking import (Row, Step, bench_record, environment, interleaved, print_ratios, print_stats, ratio_rows,
                                 ratio_table, stats_table, synchronizer, write_bench_record)
 from acezoo.archs.segnn import FlatBranch
-from acezoo.benchmarking import plain_step as _plain_step
 from acezoo.compiler import RelaxedModel, compile_model
 from acezoo.config.loader import load_config
-from acezoo.constraints.engine import PrimalDual
 from acezoo.training.allocator import keep_freed_memory
+from acezoo.training.optimisation import build_engine, fused_default, gradient_clipper
 from acezoo.training.trainer import build_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,13 +64,11 @@ def model_of(cfg: Any, seed: int, device: torch.device) -> RelaxedModel:
 
 
 def step_of(cfg: Any, model: RelaxedModel, batch: Any, loss: Any) -> Step:
-    """The training step of ``model``: a plain Adam step (strict) or the primal-dual engine's."""
-    lr, wd = cfg.train.lr, cfg.train.weight_decay
-    if cfg.constraints.mode == "strict":
-        return _plain_step(model, (batch,), batch.y, torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd))
-    engine = PrimalDual(model, cfg.constraints, lambda p: torch.optim.Adam(p, lr=lr, weight_decay=wd),
-                        total_steps=10_000)
-    return lambda: engine.step(lambda: loss(model(batch), batch))
+    """The trainer's training step of ``model`` under ``cfg``, in every mode (strict included): the
+    primal-dual engine over Adam (fused where the device has it) and the config's gradient clipping."""
+    engine = build_engine(model, cfg, total_steps=10_000)
+    clip = gradient_clipper(model, cfg.train.grad_clip)
+    return lambda: engine.step(lambda: loss(model(batch), batch), clip)
 
 
 def branch_mlps_step(model: RelaxedModel, n_nodes: int, device: torch.device) -> Step:
@@ -79,7 +77,7 @@ def branch_mlps_step(model: RelaxedModel, n_nodes: int, device: torch.device) ->
     mlps = nn.ModuleList([copy.deepcopy(m.mlp) for m in model.modules() if isinstance(m, FlatBranch)]).to(device)
     gen = torch.Generator().manual_seed(0)
     inputs = [torch.randn(n_nodes, mlp[0].in_features, generator=gen).to(device) for mlp in mlps]
-    opt = torch.optim.Adam(mlps.parameters(), lr=1e-4)
+    opt = torch.optim.Adam(mlps.parameters(), lr=1e-4, fused=fused_default(device))
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)

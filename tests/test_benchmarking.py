@@ -35,3 +35,14 @@ def test_a_record_names_its_command_and_is_written_whole(tmp_path) -> None:
     write_bench_record(tmp_path / "x.json", record)
     assert json.loads((tmp_path / "x.json").read_text()) == record
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary file left behind
+
+
+def test_a_record_names_the_cpu_it_was_measured_on() -> None:
+    from acezoo.benchmarking import cpu_model, environment
+
+    name = cpu_model()
+    assert name and name == cpu_model()
+    assert name in bench_record("scripts/bench_x.py", [], ["c"], [["1"]])["machine"]
+    import torch
+
+    assert environment(torch.device("cpu"))["cpu"] == name

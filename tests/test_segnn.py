@@ -44,6 +44,42 @@ def test_fused_tensor_product_equals_e3nn(attr: bool) -> None:
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernel", ["fused", "e3nn"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_constant_scalar_attribute_equals_the_same_tensor(kernel: str, bias: bool) -> None:
+    """An edge's ``Y^0`` passed as a number (folded into the weights) gives what the (N, 1)
+    tensor of it gives, forward and backward."""
+    gen = torch.Generator().manual_seed(1)
+    tp = TensorProduct(5, 4, 6, 3, attr=True, bias=bias, kernel=kernel)
+    x = _feature(7, 5, 4, gen)
+    a, b = sh_lmax1(torch.randn(7, 3, generator=gen))
+    results = []
+    for attr in ((a, b), (float(a[0, 0]), b)):
+        tp.zero_grad()
+        out = tp(x, attr)
+        (out[0].square().sum() + out[1].square().sum()).backward()
+        results.append((out, [p.grad.clone() for p in tp.parameters()]))
+    for got, want in zip(results[1][0] + tuple(results[1][1]), results[0][0] + tuple(results[0][1])):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_fused_edge_message_folds_a_constant_y0_exactly() -> None:
+    from acezoo.archs.egnn import EdgeGraph
+    from acezoo.archs.segnn import EdgeMessage
+
+    gen = torch.Generator().manual_seed(2)
+    batch = E3Points().example_input(gen)
+    n, c = batch.pos.shape[0], 3
+    graph = EdgeGraph(batch.edge_index, n)
+    a, b = sh_lmax1(graph.flat(graph.differences(batch.pos)))
+    scalars = torch.randn(a.shape[0], 2, generator=gen)
+    h = _feature(n, c, c, gen)
+    message = EdgeMessage(c, 2, "fused")
+    folded, plain = message(h, scalars, (float(a[0, 0]), b), graph), message(h, scalars, (a, b), graph)
+    for got, want in zip(folded, plain):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_e3nn_kernel_is_e3nns_own_tensor_product() -> None:
     """The e3nn kernel is ``o3.FullyConnectedTensorProduct`` on e3nn's flat layout (channel-major
     vectors), with our parameters as its weights: checked against a product built here."""

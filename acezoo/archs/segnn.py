@@ -41,15 +41,15 @@ from acezoo.archs.egnn import EdgeGraph
 from acezoo.archs.specs import SEGNNSpec
 from acezoo.nn.bounded import branch_mlp
 from acezoo.nn.node_features import read_node_features
-from acezoo.nn.o3_lmax1 import (Feature, GatedTensorProduct, Kernel, TensorProduct, cat_features, dot_b, flatten,
-                                sh_lmax1, unflatten)
-from acezoo.nn.o3_lmax1 import INV_SQRT3
+from acezoo.nn.o3_lmax1 import (Feature, GatedTensorProduct, Kernel, TensorProduct, cat_features, dot_b, sh_lmax1,
+                                unflatten)
+from acezoo.nn.o3_lmax1 import INV_SQRT3, Y0
 from acezoo.nn.relaxed import Relaxed
 from acezoo.nn.scatter import scatter
 
 __all__ = ["SEGNN", "SEGNNLayer", "SEGNNSpec", "EdgeMessage", "build_segnn"]
 
-Attr = tuple[torch.Tensor, torch.Tensor]
+Attr = tuple[torch.Tensor | float, torch.Tensor]  # (Y^0, Y^1): Y^0 a number where it is the same on every row
 
 
 class EdgeMessage(nn.Module):
@@ -74,23 +74,31 @@ class EdgeMessage(nn.Module):
         c, (s, v) = self.c, h
         n = s.shape[0]
         out_s, out_v = tp.out_s, tp.out_v
+        a, b = e
+        const = isinstance(a, (int, float))  # Y^0 of every edge: folded into w_ss and w_vv (and the bias
+        w_ss, w_vv = (a * tp.w_ss, a * tp.w_vv) if const else (tp.w_ss, tp.w_vv)  # into the receivers' part)
         parts = []
         for k in range(2):  # receiver (rows 0..c-1 of the weights), then sender (rows c..2c-1)
             rows = slice(k * c, (k + 1) * c)
             parts.append(torch.cat([
-                s @ tp.w_ss[rows],  # (n, out_s)
+                torch.addmm(tp.bias, s, w_ss[rows]) if const and k == 0 else s @ w_ss[rows],  # (n, out_s)
                 (v @ tp.w_vs[rows]).reshape(n, -1),  # (n, 3 out_s)
                 s @ tp.w_sv[rows],  # (n, out_v)
-                (v @ tp.w_vv[rows]).reshape(n, -1),  # (n, 3 out_v)
+                (v @ w_vv[rows]).reshape(n, -1),  # (n, 3 out_v)
             ], dim=-1))
-        node = parts[0].index_select(0, graph.row) + parts[1].index_select(0, graph.col)
+        # receiver part + sender part per edge (a broadcast, not a gather, for the receivers of a regular graph)
+        node = graph.flat(graph.add_receivers(graph.senders(parts[1]), parts[0]))
         m = node.shape[0]
         ss, vs, sv, vv = torch.split(node, [out_s, 3 * out_s, out_v, 3 * out_v], dim=-1)
-        a, b = e
-        ss = ss + scalars @ tp.w_ss[2 * c:]
-        sv = sv + scalars @ tp.w_sv[2 * c:]
-        s_out = a * ss + INV_SQRT3 * dot_b(vs.view(m, 3, out_s), b) + tp.bias
-        v_out = sv.unsqueeze(1) * b.unsqueeze(2) + a.unsqueeze(2) * vv.view(m, 3, out_v)
+        ss = torch.addmm(ss, scalars, w_ss[2 * c:])
+        sv = torch.addmm(sv, scalars, tp.w_sv[2 * c:])
+        vs = dot_b(vs.view(m, 3, out_s), INV_SQRT3 * b)
+        if const:
+            s_out = ss + vs
+            v_out = torch.addcmul(vv.view(m, 3, out_v), sv.unsqueeze(1), b.unsqueeze(2))
+        else:
+            s_out = torch.addcmul(tp.bias, a, ss) + vs
+            v_out = torch.addcmul(a.unsqueeze(2) * vv.view(m, 3, out_v), sv.unsqueeze(1), b.unsqueeze(2))
         return self.g.gate((s_out, v_out))
 
 
@@ -114,7 +122,8 @@ class FlatBranch(nn.Module):
         self.mlp, self.c0, self.c1 = mlp, c0, c1
 
     def forward(self, x: Feature, attr: Attr, pos: torch.Tensor) -> Feature:  # noqa: ARG002
-        return unflatten(self.mlp(torch.cat([flatten(x), pos], dim=-1)), self.c0, self.c1)
+        s, v = x  # one concatenation: [flatten(x), pos]
+        return unflatten(self.mlp(torch.cat([s, v.flatten(1), pos], dim=-1)), self.c0, self.c1)
 
 
 def authors_mlp(widths: list[int]) -> nn.Sequential:
@@ -180,12 +189,13 @@ class SEGNN(nn.Module):
         graph = EdgeGraph(batch.edge_index, n)
         rel = graph.flat(graph.differences(pos))  # x_i - x_j per edge
         e = sh_lmax1(rel)
+        e_msg = (Y0, e[1])  # Y^0 is the same number on every edge: the messages fold it into their weights
         a0, a1 = sh_lmax1(vel)
         a = (graph.mean(graph.edges(e[0])) + a0, graph.mean(graph.edges(e[1])) + a1)
         scalars = self._edge_scalars(batch, rel, graph)
         h = self.embed(self._node_inputs(batch), a)
         for layer in self.layers:
-            h = layer(h, scalars, e, a, graph, pos)
+            h = layer(h, scalars, e_msg, a, graph, pos)
         return pos + self.head2(self.head1(h, a), a)[1][:, :, 0]
 
     def _node_inputs(self, batch) -> Feature:  # noqa: ANN001

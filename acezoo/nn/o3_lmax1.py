@@ -4,6 +4,8 @@ A feature is a pair ``(s, v)``: ``s`` (N, c0) holds ``c0`` scalars (irreps ``0e`
 (N, 3, c1) holds ``c1`` vectors (``1o``), component-major so that mixing channels is one
 matrix product on the last axis. An attribute is ``(a, b)``: one scalar ``a`` (N, 1) and one
 vector ``b`` (N, 3), e.g. the spherical harmonics ``Y^0, Y^1`` of an edge (:func:`sh_lmax1`).
+``a`` may be a number, the same for every row (an edge's ``Y^0`` is the constant :data:`Y0`):
+it is then folded into the (small) weight matrices instead of multiplying (N, c) tensors.
 
 The fully connected tensor product ``(s, v) (x) (a, b) -> (s', v')`` onto degrees <= 1 has four
 paths (``1o (x) 1o -> 1e`` leads outside the feature space and is left out):
@@ -65,14 +67,16 @@ def flatten(x: Feature) -> torch.Tensor:
 
 
 def unflatten(t: torch.Tensor, c0: int, c1: int) -> Feature:
-    """The inverse of :func:`flatten`."""
-    return t[:, :c0], t[:, c0:].reshape(t.shape[0], 3, c1)
+    """The inverse of :func:`flatten` (a split: its backward is one concatenation)."""
+    s, v = torch.split(t, [c0, 3 * c1], dim=-1)
+    return s, v.reshape(t.shape[0], 3, c1)
 
 
 def dot_b(v: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``v . b`` per channel: ``v`` (M, 3, c), ``b`` (M, 3) -> (M, c) (three fused multiply-adds,
-    not a batched matrix product of 1 x 3 matrices)."""
-    return v[:, 0] * b[:, 0:1] + v[:, 1] * b[:, 1:2] + v[:, 2] * b[:, 2:3]
+    """``v . b`` per channel: ``v`` (M, 3, c), ``b`` (M, 3) -> (M, c): one broadcast product and a
+    sum over the three components (fewer kernels forward and backward than three indexed
+    multiply-adds or a batched product of 1 x 3 matrices)."""
+    return (v * b.unsqueeze(2)).sum(dim=1)
 
 
 def cat_features(*xs: Feature) -> Feature:
@@ -128,9 +132,14 @@ class TensorProduct(nn.Module):
             v_out = v @ self.w_vv
         else:
             a, b = attr
-            vb = dot_b(v, b)
-            s_out = a * (s @ self.w_ss) + INV_SQRT3 * (vb @ self.w_vs)
-            v_out = (s @ self.w_sv).unsqueeze(1) * b.unsqueeze(2) + a.unsqueeze(2) * (v @ self.w_vv)
+            vb = dot_b(v, INV_SQRT3 * b)  # the 1/sqrt 3 on the (M, 3) attribute, not on (M, out_s)
+            sv = (s @ self.w_sv).unsqueeze(1)
+            if isinstance(a, (int, float)):  # a constant: a W, not a * (N, c) products
+                s_out = s @ (a * self.w_ss) if self.bias is None else torch.addmm(self.bias, s, a * self.w_ss)
+                return torch.addmm(s_out, vb, self.w_vs), torch.addcmul(v @ (a * self.w_vv), sv, b.unsqueeze(2))
+            s_ss = s @ self.w_ss
+            s_out = (torch.addcmul(self.bias, a, s_ss) if self.bias is not None else a * s_ss) + vb @ self.w_vs
+            return s_out, torch.addcmul(a.unsqueeze(2) * (v @ self.w_vv), sv, b.unsqueeze(2))
         if self.bias is not None:
             s_out = s_out + self.bias
         return s_out, v_out
@@ -175,7 +184,7 @@ class TensorProduct(nn.Module):
         x1 = torch.cat([s, v.transpose(1, 2).reshape(n, -1)], dim=-1)  # e3nn: channel-major vectors
         if self.attr:
             a, b = attr
-            x2 = torch.cat([a, b], dim=-1)
+            x2 = torch.cat([b.new_full((n, 1), a) if isinstance(a, (int, float)) else a, b], dim=-1)
         else:
             x2 = s.new_ones(n, 1)
         out = self._e3nn()(x1, x2, self.e3nn_weight())
@@ -202,11 +211,11 @@ class SwishGate(nn.Module):
 
     def forward(self, x: Feature) -> Feature:
         s, v = x
-        out_s = self.c_silu * torch.nn.functional.silu(s[:, :self.scalars])
         if not self.gated:
-            return out_s, v
-        gates = self.c_sig * torch.sigmoid(s[:, self.scalars:])
-        return out_s, v * gates.unsqueeze(1)
+            return self.c_silu * torch.nn.functional.silu(s[:, :self.scalars]), v
+        scalars, gates = torch.split(s, [self.scalars, self.gated], dim=-1)  # backward: one concatenation
+        out_s = self.c_silu * torch.nn.functional.silu(scalars)
+        return out_s, v * (self.c_sig * torch.sigmoid(gates)).unsqueeze(1)
 
 
 class GatedTensorProduct(nn.Module):

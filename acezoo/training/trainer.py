@@ -47,6 +47,7 @@ from acezoo.training.callbacks import Callback, standard_callbacks
 from acezoo.training.device import resolve_device
 from acezoo.training.distributed import DistContext, shard
 from acezoo.training.evaluate import evaluate, evaluate_pair, score
+from acezoo.training.optimisation import build_engine, fused_default, gradient_clipper
 
 __all__ = ["Trainer", "TrainResult", "TrainingInterrupted", "build_data", "new_run_dir", "selected_duals"]
 
@@ -219,13 +220,10 @@ class Trainer:
     def build_engine(self, fused: bool | None = None) -> PrimalDual:
         """The primal-dual engine of this run (``fused``: one Adam kernel over every parameter, the
         same update to round-off; default where the device has it)."""
-        tc = self.config.train
         if fused is None:
-            fused = self.device.type in ("cpu", "cuda")
-        make_primal = lambda groups: torch.optim.Adam(groups, lr=tc.lr, weight_decay=tc.weight_decay,  # noqa: E731
-                                                      fused=fused)
-        return PrimalDual(self.model, self.config.constraints, make_primal, tc.epochs * self.steps_per_epoch,
-                          reduce_defect=self._mean_over_ranks)
+            fused = fused_default(self.device)
+        return build_engine(self.model, self.config, self.config.train.epochs * self.steps_per_epoch, fused,
+                            reduce_defect=self._mean_over_ranks)
 
     def _emit(self, hook: str, *args: Any) -> None:
         """Call ``hook`` of every callback, in order."""
@@ -302,11 +300,7 @@ class Trainer:
 
     # -- one epoch --------------------------------------------------------------------------
     def _clip(self) -> Callable[[], None] | None:
-        clip = self.config.train.grad_clip
-        if clip is None:
-            return None
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        return lambda: torch.nn.utils.clip_grad_norm_(params, clip)
+        return gradient_clipper(self.model, self.config.train.grad_clip)
 
     def _loss(self, batch: Any) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The task loss of one batch: forward under autocast when ``train.amp``, loss in float32.
