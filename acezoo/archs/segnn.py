@@ -28,9 +28,11 @@ vector per node: a displacement added to the input position.
 Symmetry: E(3) (rotations, reflections, translations) and node permutations.
 
 Implementation: the first message tensor product is linear in ``[h_i, h_j, edge scalars]``, so
-its node parts are evaluated once per node and gathered to the edges (one gather each for
-receivers and senders) instead of once per edge; the same parameters and maths as the
-``e3nn`` kernel, which runs e3nn's tensor product on the concatenated edge input.
+its node parts are evaluated once per node and brought to the edges (a gather for the senders;
+for the receivers a broadcast on a regular graph, else a gather) instead of once per edge. An
+edge's ``Y^0`` is the same number on every edge, so the messages fold it (and the first
+message's bias) into their weights instead of multiplying edge tensors by it. The same parameters
+and maths as the ``e3nn`` kernel, which runs e3nn's tensor product on the concatenated edge input.
 """
 from __future__ import annotations
 
