@@ -77,8 +77,9 @@ class EdgeMessage(nn.Module):
         n = s.shape[0]
         out_s, out_v = tp.out_s, tp.out_v
         a, b = e
-        const = isinstance(a, (int, float))  # Y^0 of every edge: folded into w_ss and w_vv (and the bias
-        w_ss, w_vv = (a * tp.w_ss, a * tp.w_vv) if const else (tp.w_ss, tp.w_vv)  # into the receivers' part)
+        # a number (Y^0, the same on every edge): folded into w_ss and w_vv, the bias into the receivers' part
+        const = isinstance(a, (int, float))
+        w_ss, w_vv = (a * tp.w_ss, a * tp.w_vv) if const else (tp.w_ss, tp.w_vv)
         parts = []
         for k in range(2):  # receiver (rows 0..c-1 of the weights), then sender (rows c..2c-1)
             rows = slice(k * c, (k + 1) * c)
