@@ -247,8 +247,7 @@ def bench_record(script: str, argv: list[str], columns: list[str], rows: list[li
     if machine is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         machine = (f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} CPUs, load average {load:.2f}, "
-                   f"torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} thread(s)")
+                   f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     return {"script": script, "command": " ".join(["python", script, *argv]), "date": time.strftime("%Y-%m-%d"),
             "machine": machine, "columns": list(columns), "rows": [list(r) for r in rows], "notes": list(notes)}
 

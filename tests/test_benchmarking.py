@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
-from acezoo.benchmarking import Stats, bench_record, ratio_table, stats_table, target_met, write_bench_record
+from acezoo.benchmarking import (Stats, bench_record, cpu_model, environment, ratio_table, stats_table, target_met,
+                                write_bench_record)
 
 
 @pytest.mark.parametrize(("value", "target", "met"), [
@@ -38,11 +40,7 @@ def test_a_record_names_its_command_and_is_written_whole(tmp_path) -> None:
 
 
 def test_a_record_names_the_cpu_it_was_measured_on() -> None:
-    from acezoo.benchmarking import cpu_model, environment
-
     name = cpu_model()
     assert name and name == cpu_model()
     assert name in bench_record("scripts/bench_x.py", [], ["c"], [["1"]])["machine"]
-    import torch
-
     assert environment(torch.device("cpu"))["cpu"] == name

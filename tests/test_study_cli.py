@@ -148,7 +148,7 @@ def test_the_command_line_registers_study_without_importing_its_schema() -> None
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 
-def test_thewinner_line_names_contenders_selected_on_another_quantity() -> None:
+def test_the_winner_line_names_contenders_selected_on_another_quantity() -> None:
     """A contender selected on the full model's validation loss is not ranked against those
     selected, like the baseline, on the equivariant model's: the line says so and names it."""
     from acezoo.studies.summary import winner_line
